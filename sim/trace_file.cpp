@@ -1,0 +1,235 @@
+#include "sim/trace_file.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sim/hash.h"
+
+namespace cfsim {
+
+using ojson = nlohmann::ordered_json;
+
+std::string hash_hex(uint64_t h) { return fmt::format("0x{:016x}", h); }
+
+namespace {
+
+std::FILE* open_tmp(const std::string& tmp) {
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) throw TraceFileError(fmt::format("cannot create trace file '{}': {}", tmp, std::strerror(errno)));
+  return f;
+}
+
+ojson value_json(const Value& v) {
+  switch (v.index()) {
+    case 0: return std::get<int64_t>(v);
+    case 1: return std::get<bool>(v);
+    case 2: return std::get<double>(v);
+    default: return std::get<std::string>(v);
+  }
+}
+
+const char* phase_code(Phase p) { return p == Phase::begin ? "b" : p == Phase::end ? "e" : "i"; }
+
+}  // namespace
+
+std::string record_to_json(const Record& r) {
+  ojson j;
+  j["i"] = r.index;
+  j["t"] = r.time.ns;
+  j["f"] = r.fiber;
+  j["fn"] = r.fiber_name;
+  j["c"] = r.category;
+  j["n"] = r.name;
+  if (r.phase != Phase::instant) j["p"] = phase_code(r.phase);
+  ojson a = ojson::object();
+  for (const auto& [k, v] : r.fields) a[k] = value_json(v);
+  j["a"] = std::move(a);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// --- JSON lines ---------------------------------------------------------------------------------
+
+JsonlSink::JsonlSink(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") { f_ = open_tmp(tmp_); }
+
+JsonlSink::~JsonlSink() { finish(nullptr); }
+
+void JsonlSink::write(const Record& r) {
+  if (!f_) return;
+  std::string line = record_to_json(r);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), f_);
+}
+
+void JsonlSink::close(uint64_t hash, uint64_t records) {
+  ojson footer;
+  footer["end"] = {{"hash", hash_hex(hash)}, {"records", records}};
+  std::string line = footer.dump() + "\n";
+  finish(&line);
+}
+
+void JsonlSink::finish(const std::string* footer) {
+  if (!f_) return;
+  if (footer) std::fwrite(footer->data(), 1, footer->size(), f_);
+  std::fclose(f_);
+  f_ = nullptr;
+  std::rename(tmp_.c_str(), path_.c_str());
+}
+
+// --- Perfetto / Chrome trace events --------------------------------------------------------------
+
+PerfettoSink::PerfettoSink(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  f_ = open_tmp(tmp_);
+  std::fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n", f_);
+}
+
+PerfettoSink::~PerfettoSink() { finish(); }
+
+void PerfettoSink::emit(const std::string& json) {
+  if (!f_) return;
+  if (!first_) std::fputs(",\n", f_);
+  first_ = false;
+  std::fwrite(json.data(), 1, json.size(), f_);
+}
+
+void PerfettoSink::write(const Record& r) {
+  if (!f_) return;
+  if (!named_tracks_.count(r.fiber)) {
+    named_tracks_[r.fiber] = true;
+    ojson m = {{"ph", "M"}, {"pid", 1}, {"tid", r.fiber}, {"name", "thread_name"},
+               {"args", {{"name", r.fiber == 0 ? std::string("kernel") : fmt::format("{} {}", r.fiber, r.fiber_name)}}}};
+    emit(m.dump());
+  }
+  ojson e;
+  e["name"] = r.name;
+  e["cat"] = r.category;
+  e["pid"] = 1;
+  e["tid"] = r.fiber;
+  e["ts"] = static_cast<double>(r.time.ns) / 1000.0;  // microseconds
+  ojson args = ojson::object();
+  for (const auto& [k, v] : r.fields) args[k] = value_json(v);
+  if (r.phase == Phase::instant) {
+    e["ph"] = "i";
+    e["s"] = "t";
+  } else {
+    // Async slices: begin and end match on category, name and id, across tracks.
+    e["ph"] = r.phase == Phase::begin ? "b" : "e";
+    e["id"] = hash_hex(hash_string(r.category + "/" + r.name + "/" + r.field_text("id")));
+  }
+  e["args"] = std::move(args);
+  emit(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void PerfettoSink::close(uint64_t, uint64_t) { finish(); }
+
+void PerfettoSink::finish() {
+  if (!f_) return;
+  std::fputs("\n]}\n", f_);
+  std::fclose(f_);
+  f_ = nullptr;
+  std::rename(tmp_.c_str(), path_.c_str());
+}
+
+// --- reading ---------------------------------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void bad(const std::string& origin, size_t line, const std::string& why) {
+  throw TraceFileError(fmt::format("{}:{}: {}", origin, line, why));
+}
+
+Value parse_value(const ojson& v, const std::string& origin, size_t line) {
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      bad(origin, line, "integer field out of range");
+    return v.get<int64_t>();
+  }
+  if (v.is_number_float()) return v.get<double>();
+  if (v.is_string()) return v.get<std::string>();
+  bad(origin, line, "field values must be numbers, booleans or strings");
+}
+
+template <class T>
+T get_field(const ojson& j, const char* key, const std::string& origin, size_t line) {
+  auto it = j.find(key);
+  if (it == j.end()) bad(origin, line, fmt::format("record has no '{}'", key));
+  try {
+    return it->get<T>();
+  } catch (const std::exception&) {
+    bad(origin, line, fmt::format("record field '{}' has the wrong type", key));
+  }
+}
+
+}  // namespace
+
+TraceFile parse_jsonl(std::string_view text, const std::string& origin) {
+  TraceFile out;
+  size_t line_no = 0, pos = 0;
+  bool ended = false;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    ++line_no;
+    if (nl == std::string_view::npos) bad(origin, line_no, "truncated: the last line has no newline");
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty()) continue;
+    if (ended) bad(origin, line_no, "data after the end-of-trace footer");
+    ojson j = ojson::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) bad(origin, line_no, "not a JSON object");
+    if (auto e = j.find("end"); e != j.end()) {
+      if (!e->is_object()) bad(origin, line_no, "malformed footer");
+      std::string h = get_field<std::string>(*e, "hash", origin, line_no);
+      try {
+        size_t used = 0;
+        if (h.size() != 18 || h.rfind("0x", 0) != 0) throw std::invalid_argument("format");
+        out.final_hash = std::stoull(h.substr(2), &used, 16);
+        if (used != 16) throw std::invalid_argument("format");
+      } catch (const std::exception&) {
+        bad(origin, line_no, "footer hash must be 0x followed by 16 hex digits");
+      }
+      out.final_count = get_field<uint64_t>(*e, "records", origin, line_no);
+      ended = true;
+      continue;
+    }
+    Record r;
+    r.index = get_field<uint64_t>(j, "i", origin, line_no);
+    if (r.index != out.records.size())
+      bad(origin, line_no, fmt::format("record index {} out of sequence (expected {})", r.index, out.records.size()));
+    r.time = Time::from_ns(get_field<int64_t>(j, "t", origin, line_no));
+    r.fiber = get_field<uint32_t>(j, "f", origin, line_no);
+    r.fiber_name = get_field<std::string>(j, "fn", origin, line_no);
+    r.category = get_field<std::string>(j, "c", origin, line_no);
+    r.name = get_field<std::string>(j, "n", origin, line_no);
+    if (auto p = j.find("p"); p != j.end()) {
+      std::string code = p->is_string() ? p->get<std::string>() : "";
+      if (code == "b") r.phase = Phase::begin;
+      else if (code == "e") r.phase = Phase::end;
+      else if (code == "i") r.phase = Phase::instant;
+      else bad(origin, line_no, "phase must be \"b\", \"e\" or \"i\"");
+    }
+    auto a = j.find("a");
+    if (a != j.end()) {
+      if (!a->is_object()) bad(origin, line_no, "'a' must be an object");
+      for (auto it = a->begin(); it != a->end(); ++it)
+        r.fields.emplace_back(it.key(), parse_value(it.value(), origin, line_no));
+    }
+    out.records.push_back(std::move(r));
+  }
+  if (out.records.empty() && !ended) throw TraceFileError(fmt::format("{}: empty trace", origin));
+  return out;
+}
+
+TraceFile read_jsonl(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TraceFileError(fmt::format("cannot read trace file '{}': {}", path, std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_jsonl(ss.str(), path);
+}
+
+}  // namespace cfsim
