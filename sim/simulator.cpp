@@ -43,6 +43,7 @@ struct Fiber {
   int wake_code = 0;
   uint32_t pending = 0;     // events in the queue that point at this fiber
   WaitInfo wait;
+  WaitQueue* queue = nullptr;  // the queue this fiber waits in; cleared if that queue is destroyed
   const char* wait_op = "";
   Time wait_deadline = Time::max();
   WaitQueue joiners;
@@ -141,9 +142,17 @@ void FiberHandle::join() {
 
 // --- WaitQueue ----------------------------------------------------------------------------------
 
+WaitQueue::~WaitQueue() {
+  // Fibers still blocked here can never be woken now; they stay blocked (a deadlock, or killed
+  // when the simulator goes), and must not touch this queue when they unwind.
+  for (const WaitToken& t : waiters_)
+    if (t.fiber->queue == this) t.fiber->queue = nullptr;
+}
+
 bool WaitQueue::wait(WaitInfo info, Time deadline) {
   WaitToken t = sim_->prepare_wait(info, info.what);
   waiters_.push_back(t);
+  t.fiber->queue = this;
   // Whatever ends the wait other than a notify (timeout, kill), the entry must go: a stale entry
   // would point at a fiber that may be gone by the time someone notifies.
   struct Remove {
@@ -151,6 +160,8 @@ bool WaitQueue::wait(WaitInfo info, Time deadline) {
     WaitToken t;
     bool armed = true;
     ~Remove() {
+      if (t.fiber->queue != q) return;  // the queue was destroyed while we waited
+      t.fiber->queue = nullptr;
       if (!armed) return;
       for (auto it = q->waiters_.rbegin(); it != q->waiters_.rend(); ++it)
         if (it->fiber == t.fiber && it->epoch == t.epoch) {
@@ -193,9 +204,10 @@ bool WaitQueue::empty() const {
 Simulator::Simulator(SimOptions options, std::vector<std::shared_ptr<TraceSink>> sinks)
     : opts_(std::move(options)), sched_rng_(opts_.seed, "sched"), stacks_(opts_.stack_bytes) {
   for (auto& s : sinks) trace_.add_sink(std::move(s));
+  const std::string seed_text = std::to_string(opts_.seed);  // as text: seeds use all 64 bits
   std::vector<Field> fields = {
       {"cfsim_version", CFSIM_VERSION},
-      {"seed", std::to_string(opts_.seed)},  // as text: seeds use all 64 bits
+      {"seed", seed_text},
       {"shuffle_ties", opts_.shuffle_ties},
       {"stack_bytes", opts_.stack_bytes},
       {"trace_scheduling", opts_.trace_scheduling},

@@ -144,6 +144,9 @@ struct EventId {
 class WaitQueue {
  public:
   explicit WaitQueue(Simulator& sim) : sim_(&sim) {}
+  ~WaitQueue();
+  WaitQueue(const WaitQueue&) = delete;  // blocked fibers point at it
+  WaitQueue& operator=(const WaitQueue&) = delete;
   // Blocks the current fiber until notified (true) or until `deadline` passes (false).
   bool wait(WaitInfo info, Time deadline = Time::max());
   // Wakes the longest-waiting fiber still waiting; false if there was none. `woken_id`, if given,
