@@ -1,0 +1,1 @@
+// Placeholder: the storage helper writes this file.

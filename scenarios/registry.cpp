@@ -1,0 +1,19 @@
+#include "scenarios/registry.h"
+
+#include <algorithm>
+
+namespace cfsim {
+
+const std::vector<Scenario>& all_scenarios() {
+  static const std::vector<Scenario> list = [] {
+    std::vector<Scenario> v = {
+        kernel_pipeline_scenario(),
+        kernel_race_scenario(),
+    };
+    std::sort(v.begin(), v.end(), [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
+    return v;
+  }();
+  return list;
+}
+
+}  // namespace cfsim

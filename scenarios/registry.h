@@ -1,0 +1,12 @@
+#pragma once
+// The list of scenarios. Registration is explicit (one factory per scenario, listed in
+// registry.cpp) rather than by static initialisers, which a static library would drop.
+
+#include "scenarios/scenario.h"
+
+namespace cfsim {
+
+Scenario kernel_pipeline_scenario();
+Scenario kernel_race_scenario();
+
+}  // namespace cfsim

@@ -1,0 +1,67 @@
+#pragma once
+// A scenario: an app + a workload + the invariants it must keep, runnable by name from the
+// command line, from tests and from property tests. A scenario builds its own world from the
+// options below, so a run is a pure function of them; they are all written into the trace's header
+// record, so that the trace alone replays the run.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/faults.h"
+#include "sim/simulator.h"
+#include "sim/trace.h"
+
+namespace cfsim {
+
+enum class FaultMode {
+  none,   // no faults at all
+  swarm,  // the seed draws a fault plan from the scenario's fault space (and turns buggify on)
+  plan,   // the explicit plan in ScenarioOptions::plan
+};
+const char* to_string(FaultMode m);
+FaultMode fault_mode_from_string(std::string_view s);  // throws std::invalid_argument
+
+struct ScenarioOptions {
+  uint64_t seed = 1;
+  FaultMode faults = FaultMode::none;
+  FaultPlan plan;                   // used when faults == plan
+  Duration until = Duration::max(); // virtual-time limit of the run; max = the scenario's own end
+  bool shuffle_ties = false;        // explore same-instant interleavings
+  std::vector<std::shared_ptr<TraceSink>> sinks;  // where the trace goes (the hash is always kept)
+};
+
+struct ScenarioResult {
+  bool passed = true;
+  std::string failure;              // which invariant failed and why ("" when passed)
+  RunResult run;                    // how the kernel stopped
+  uint64_t trace_hash = 0;          // final fingerprint, including the closing records
+  std::vector<std::string> report;  // a few plain lines for people: what was kept, lost, and why
+  FaultPlan plan;                   // the plan that was applied (drawn from the seed under swarm)
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;  // one sentence
+  FaultSpace fault_space;   // what swarm mode may draw from
+  std::function<ScenarioResult(const ScenarioOptions&)> run;
+};
+
+// Every registered scenario, sorted by name.
+const std::vector<Scenario>& all_scenarios();
+const Scenario* find_scenario(std::string_view name);
+// The registered names closest to `name` (edit distance), for "did you mean" messages.
+std::vector<std::string> closest_scenarios(std::string_view name, size_t how_many = 3);
+
+// Helpers for scenario authors.
+// The kernel options for this scenario run: seed, tie shuffling, and the header's run_info
+// (scenario, faults mode, fault plan text, until), so the trace replays the run.
+SimOptions sim_options_for(const Scenario& s, const ScenarioOptions& o);
+// The plan a run uses: none, the explicit one, or the one the seed draws from the fault space.
+FaultPlan plan_for(const Scenario& s, const ScenarioOptions& o);
+// The run limits for o.until.
+RunLimits limits_for(const ScenarioOptions& o);
+
+}  // namespace cfsim
