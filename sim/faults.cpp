@@ -11,10 +11,14 @@ namespace {
 
 bool is_verb_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'; }
 
+// No spaces, control characters, '=' or '#'. Bytes >= 0x80 (UTF-8) are fine: compared as unsigned
+// char, since plain char is signed on x86 and unsigned on ARM and the answer must not differ.
 bool valid_token(std::string_view s) {
   if (s.empty()) return false;
-  for (char c : s)
-    if (c <= ' ' || c == '=' || c == '#' || c == 127) return false;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == '=' || u == '#' || u == 127) return false;
+  }
   return true;
 }
 
@@ -45,9 +49,42 @@ void check_action(const FaultAction& a, const std::string& where) {
   if (!valid_verb(a.verb)) throw FaultPlanError(fmt::format("{}: bad verb '{}' (use a-z, 0-9, '_', '.', '-')", where, a.verb));
   if (!a.target.empty() && !valid_token(a.target))
     throw FaultPlanError(fmt::format("{}: bad target '{}' (no spaces, '=' or '#')", where, a.target));
-  for (const auto& [k, v] : a.args) {
+  for (size_t i = 0; i < a.args.size(); ++i) {
+    const auto& [k, v] = a.args[i];
     if (!valid_verb(k)) throw FaultPlanError(fmt::format("{}: bad argument name '{}'", where, k));
     if (!valid_token(v)) throw FaultPlanError(fmt::format("{}: bad value '{}' for argument '{}'", where, v, k));
+    // The action's trace record carries the target and the arguments as fields, whose keys must
+    // be distinct (see Trace::record).
+    if (k == "target")
+      throw FaultPlanError(fmt::format("{}: 'target' is reserved and cannot be an argument name", where));
+    for (size_t j = 0; j < i; ++j)
+      if (a.args[j].first == k) throw FaultPlanError(fmt::format("{}: argument '{}' given twice", where, k));
+  }
+}
+
+// Everything fault_plan_from_seed could trip over, checked before the first draw so that a bad
+// space fails for every seed rather than only for the seeds that happen to draw the bad part.
+void check_space(const FaultSpace& space) {
+  if (space.horizon.ns < 0)
+    throw FaultPlanError(fmt::format("fault space: horizon {} must be >= 0", format_duration(space.horizon)));
+  if (space.max_actions > static_cast<size_t>(INT64_MAX))
+    throw FaultPlanError(fmt::format("fault space: max_actions {} is too large", space.max_actions));
+  for (const auto& k : space.knobs) {
+    if (!valid_verb(k.name)) throw FaultPlanError(fmt::format("fault space: bad knob name '{}'", k.name));
+    if (k.lo > k.hi) throw FaultPlanError(fmt::format("fault space: knob '{}' has lo {} > hi {}", k.name, k.lo, k.hi));
+  }
+  for (const auto& v : space.verbs) {
+    FaultAction a;  // a sample action of this verb, checked like any other
+    a.verb = v.verb;
+    for (const auto& arg : v.args) {
+      if (arg.lo > arg.hi)
+        throw FaultPlanError(
+            fmt::format("fault space: argument '{}' of '{}' has lo {} > hi {}", arg.name, v.verb, arg.lo, arg.hi));
+      a.args.emplace_back(arg.name, "0");
+    }
+    check_action(a, "fault space");
+    for (const auto& t : v.targets)
+      if (!valid_token(t)) throw FaultPlanError(fmt::format("fault space: bad target '{}' of '{}'", t, v.verb));
   }
 }
 
@@ -150,15 +187,14 @@ FaultPlan FaultPlan::parse(std::string_view text) {
 }
 
 FaultPlan fault_plan_from_seed(uint64_t seed, const FaultSpace& space) {
+  check_space(space);
   Random rng(seed, "faults.plan");
   FaultPlan plan;
   std::vector<const FaultVerbSpec*> verbs;
   for (const auto& v : space.verbs)
     if (rng.bernoulli(1, 2)) verbs.push_back(&v);
-  for (const auto& k : space.knobs) {
-    if (k.lo > k.hi) throw FaultPlanError(fmt::format("fault space: knob '{}' has lo > hi", k.name));
+  for (const auto& k : space.knobs)
     if (rng.bernoulli(1, 2)) plan.knobs[k.name] = rng.uniform_int(k.lo, k.hi);
-  }
   if (verbs.empty()) return plan;
   uint64_t n = rng.uniform_int(0, static_cast<int64_t>(space.max_actions));
   for (uint64_t i = 0; i < n; ++i) {
@@ -167,10 +203,7 @@ FaultPlan fault_plan_from_seed(uint64_t seed, const FaultSpace& space) {
     a.at = Time::from_ns(rng.uniform_int(0, space.horizon.ns));
     a.verb = v.verb;
     if (!v.targets.empty()) a.target = v.targets[rng.below(v.targets.size())];
-    for (const auto& arg : v.args) {
-      if (arg.lo > arg.hi) throw FaultPlanError(fmt::format("fault space: argument '{}' of '{}' has lo > hi", arg.name, v.verb));
-      a.args.emplace_back(arg.name, std::to_string(rng.uniform_int(arg.lo, arg.hi)));
-    }
+    for (const auto& arg : v.args) a.args.emplace_back(arg.name, std::to_string(rng.uniform_int(arg.lo, arg.hi)));
     plan.add(std::move(a));
   }
   return plan;
@@ -182,7 +215,10 @@ void FaultInjector::on(std::string verb, Handler h) {
 }
 
 void FaultInjector::apply(const FaultPlan& plan) {
+  // Scheduled actions refer to plan_ by index: replacing it would make them fire the wrong actions.
+  if (applied_) throw FaultPlanError("FaultInjector::apply: a plan is already applied (merge the plans into one)");
   for (const auto& a : plan.actions) {
+    check_action(a, "fault plan");
     if (!handlers_.count(a.verb)) {
       std::string known;
       for (const auto& [k, _] : handlers_) known += (known.empty() ? "" : ", ") + k;
@@ -192,6 +228,7 @@ void FaultInjector::apply(const FaultPlan& plan) {
       throw FaultPlanError(fmt::format("fault plan: action '{}' at {} is in the past (now {})", a.verb, format_time(a.at), format_time(sim_.now())));
   }
   plan_ = plan;
+  applied_ = true;
   for (const auto& [k, v] : plan_.knobs) sim_.record("fault", "knob", {{"name", k}, {"value", v}});
   for (size_t i = 0; i < plan_.actions.size(); ++i) {
     sim_.call_at(plan_.actions[i].at, [this, i] {
@@ -205,6 +242,9 @@ void FaultInjector::apply(const FaultPlan& plan) {
 }
 
 bool FaultInjector::buggify(std::string_view site, uint64_t fire_num, uint64_t fire_den) {
+  // Checked even when buggify is off, so a bad call site fails in every run, not only in some.
+  if (fire_den == 0 || fire_num > fire_den)
+    throw std::invalid_argument(fmt::format("buggify '{}': bad fire probability {}/{}", site, fire_num, fire_den));
   if (!buggify_on_) return false;
   auto it = sites_.find(site);
   if (it == sites_.end()) {

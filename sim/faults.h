@@ -31,8 +31,9 @@ class FaultPlanError : public std::invalid_argument {
 struct FaultAction {
   Time at;
   std::string verb;    // [a-z0-9_.-]+, e.g. "crash", "restart-host"
-  std::string target;  // may be empty; no spaces or '=' (e.g. "container:sessions/main")
-  std::vector<std::pair<std::string, std::string>> args;  // key=value, no spaces
+  std::string target;  // may be empty (e.g. "container:sessions/main"); no spaces, controls, '=' or '#'
+  // key=value; keys like verbs, distinct and not "target"; values like targets but never empty.
+  std::vector<std::pair<std::string, std::string>> args;
 
   std::string arg(std::string_view key, std::string_view fallback = "") const;
   int64_t arg_int(std::string_view key, int64_t fallback) const;  // FaultPlanError if not an integer
@@ -80,7 +81,8 @@ struct FaultSpace {
 };
 
 // Swarm draw: each verb and knob is switched on with probability 1/2 for this seed; then up to
-// max_actions actions among the switched-on verbs. Deterministic in (seed, space).
+// max_actions actions among the switched-on verbs. Deterministic in (seed, space). The whole space
+// is checked first (lo <= hi, names, horizon >= 0): FaultPlanError for a bad one, whatever the seed.
 FaultPlan fault_plan_from_seed(uint64_t seed, const FaultSpace& space);
 
 // Schedules a plan's actions on a simulator and answers buggify questions.
@@ -93,8 +95,9 @@ class FaultInjector {
   // Registers the handler of a verb (called on the scheduler at the action's time; must not block:
   // spawn a fiber for anything that waits).
   void on(std::string verb, Handler h);
-  // Checks every verb is registered and every action lies in the future, then schedules them.
-  // Knobs become readable through knob(). Throws FaultPlanError before scheduling anything.
+  // Checks every verb is registered and every action is valid and lies in the future, then
+  // schedules them. Knobs become readable through knob(). Throws FaultPlanError before scheduling
+  // anything. Once per injector: a second call is a FaultPlanError (merge plans first).
   void apply(const FaultPlan& plan);
   int64_t knob(std::string_view name, int64_t fallback) const { return plan_.knob(name, fallback); }
   const FaultPlan& plan() const { return plan_; }
@@ -103,6 +106,7 @@ class FaultInjector {
   // probability 1/4 the first time it is asked about; a switched-on site then fires with
   // probability fire_num/fire_den per call. Each site draws from its own stream, so adding a site
   // changes no other site's decisions. Off (never fires) unless set_buggify(true).
+  // std::invalid_argument if fire_den == 0 or fire_num > fire_den, even when off.
   void set_buggify(bool on) { buggify_on_ = on; }
   bool buggify(std::string_view site, uint64_t fire_num = 1, uint64_t fire_den = 20);
 
@@ -115,6 +119,7 @@ class FaultInjector {
   std::map<std::string, Handler, std::less<>> handlers_;
   std::map<std::string, Site, std::less<>> sites_;
   FaultPlan plan_;
+  bool applied_ = false;
   bool buggify_on_ = false;
 };
 

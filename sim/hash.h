@@ -15,6 +15,15 @@ constexpr uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Up to 8 bytes as a little-endian integer (zero-padded), whatever the machine's byte order.
+inline uint64_t load_le(const char* p, size_t n) {
+  unsigned char b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::memcpy(b, p, n);
+  uint64_t w = 0;
+  for (int k = 7; k >= 0; --k) w = (w << 8) | b[k];
+  return w;
+}
+
 // Running hash: absorbs 64-bit words. Order-sensitive.
 struct Hasher {
   uint64_t state = 0x6A09E667F3BCC908ull;
@@ -26,16 +35,8 @@ struct Hasher {
   void add_bytes(std::string_view s) {
     add(s.size());
     size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-      uint64_t w = 0;
-      for (int b = 0; b < 8; ++b) w |= uint64_t(static_cast<unsigned char>(s[i + b])) << (8 * b);
-      add(w);
-    }
-    if (i < s.size()) {
-      uint64_t w = 0;
-      for (int b = 0; i + b < s.size(); ++b) w |= uint64_t(static_cast<unsigned char>(s[i + b])) << (8 * b);
-      add(w);
-    }
+    for (; i + 8 <= s.size(); i += 8) add(load_le(s.data() + i, 8));
+    if (i < s.size()) add(load_le(s.data() + i, s.size() - i));
   }
   uint64_t value() const { return mix64(state); }
 };

@@ -86,15 +86,17 @@ Duration round_ns(double ns) {
 }  // namespace
 
 Duration Random::exponential(Duration mean) {
-  if (mean.ns < 0) throw std::invalid_argument("Random::exponential: mean must be >= 0");
+  if (mean.ns < 0)
+    throw std::invalid_argument(fmt::format("Random::exponential: mean {} must be >= 0", format_duration(mean)));
   if (mean.ns == 0) return Duration::zero();
   double u = 1.0 - unit();  // (0, 1]
   return round_ns(-det_log(u) * static_cast<double>(mean.ns));
 }
 
 Duration Random::lognormal(Duration median, double sigma) {
-  if (median.ns < 0 || !(sigma >= 0))
-    throw std::invalid_argument("Random::lognormal: median and sigma must be >= 0");
+  if (median.ns < 0 || !(sigma >= 0) || sigma == std::numeric_limits<double>::infinity())
+    throw std::invalid_argument(fmt::format("Random::lognormal: median {} must be >= 0 and sigma {} finite and >= 0",
+                                            format_duration(median), sigma));
   if (median.ns == 0) return Duration::zero();
   return round_ns(static_cast<double>(median.ns) * det_exp(sigma * normal()));
 }
@@ -121,10 +123,12 @@ size_t Random::weighted_pick(std::span<const uint64_t> weights) {
 
 namespace {
 constexpr double kLn2 = 0.6931471805599453094172321214581766;
+constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 0x3FE62E42FEE00000: low 21 bits zero
+constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln2 - kLn2Hi
 }
 
 double det_log(double x) {
-  if (!(x > 0)) throw std::invalid_argument("det_log: argument must be > 0");
+  if (!(x > 0)) throw std::invalid_argument(fmt::format("det_log: argument {} must be > 0", x));
   if (x == std::numeric_limits<double>::infinity()) return x;
   int e = 0;
   double m = std::frexp(x, &e);  // x = m * 2^e, m in [0.5, 1): exact
@@ -145,19 +149,22 @@ double det_log(double x) {
 
 double det_exp(double x) {
   if (x != x) return x;
-  if (x > 709.0) return std::numeric_limits<double>::infinity();
-  if (x < -745.0) return 0.0;
-  // x = k ln2 + r, |r| <= ln2/2; exp(x) = 2^k exp(r).
+  // Past these bounds exp(x) is above DBL_MAX, or below half the smallest subnormal.
+  if (x > 709.782712893383973096) return std::numeric_limits<double>::infinity();
+  if (x < -745.133219101941108420) return 0.0;
+  // x = k ln2 + r, |r| <= ln2/2; exp(x) = 2^k exp(r). ln2 is split in two (Cody and Waite) so that
+  // k * kLn2Hi is exact (kLn2Hi has 32 significant bits, |k| <= 1075): with a one-piece ln2 the
+  // rounding of k * ln2 alone costs hundreds of ulps once |x| is in the hundreds.
   double kd = std::floor(x / kLn2 + 0.5);
   int k = static_cast<int>(kd);
-  double r = x - kd * kLn2;
+  double r = (x - kd * kLn2Hi) - kd * kLn2Lo;
   // Taylor series for exp(r), |r| < 0.35: 20 terms is well past double precision.
   double term = 1.0, sum = 1.0;
   for (int n = 1; n <= 20; ++n) {
     term *= r / n;
     sum += term;
   }
-  return std::ldexp(sum, k);
+  return std::ldexp(sum, k);  // exact, or one correct rounding into the subnormals
 }
 
 }  // namespace cfsim

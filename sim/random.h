@@ -47,7 +47,7 @@ class Random {
   // Exponential with the given mean, in nanoseconds, rounded to whole ns. Requires mean >= 0.
   Duration exponential(Duration mean);
   // Lognormal with the given median and shape sigma (the facts' latency tables use this form),
-  // rounded to whole ns. Requires median >= 0, sigma >= 0.
+  // rounded to whole ns. Requires median >= 0 and a finite sigma >= 0.
   Duration lognormal(Duration median, double sigma);
   // Standard normal sample (Marsaglia's polar method, cfsim's own log and sqrt).
   double normal();

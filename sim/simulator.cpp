@@ -40,13 +40,16 @@ struct Fiber {
   std::exception_ptr error;
   std::string error_text;
   uint64_t epoch = 0;       // bumped whenever a wait ends: older tokens and timers go stale
+  uint64_t woken_epoch = UINT64_MAX;  // epoch of the last wait ended by wake() (not by timer or kill)
   int wake_code = 0;
   uint32_t pending = 0;     // events in the queue that point at this fiber
   WaitInfo wait;
   WaitQueue* queue = nullptr;  // the queue this fiber waits in; cleared if that queue is destroyed
+  bool wait_orphaned = false;  // that queue was destroyed: wait.object may be gone with it
   const char* wait_op = "";
   Time wait_deadline = Time::max();
   WaitQueue joiners;
+  std::function<void()> suspend_hook;  // see Simulator::set_suspend_hook
   // AddressSanitizer's view of the stacks on either side of a switch.
   void* fake_stack = nullptr;
   const void* stack_bottom = nullptr;
@@ -144,34 +147,48 @@ void FiberHandle::join() {
 
 WaitQueue::~WaitQueue() {
   // Fibers still blocked here can never be woken now; they stay blocked (a deadlock, or killed
-  // when the simulator goes), and must not touch this queue when they unwind.
-  for (const WaitToken& t : waiters_)
-    if (t.fiber->queue == this) t.fiber->queue = nullptr;
+  // when the simulator goes). They, and fibers woken from here that have not run yet, must not
+  // touch this queue when they resume or unwind.
+  auto orphan = [this](const WaitToken& t) {
+    if (t.fiber->queue != this) return;
+    t.fiber->queue = nullptr;
+    // The name it points at usually dies with the queue's owner; a deadlock report must not read it.
+    t.fiber->wait.object = nullptr;
+    t.fiber->wait_orphaned = true;
+  };
+  for (const WaitToken& t : waiters_) orphan(t);
+  for (const WaitToken& t : woken_) orphan(t);
 }
 
 bool WaitQueue::wait(WaitInfo info, Time deadline) {
   WaitToken t = sim_->prepare_wait(info, info.what);
   waiters_.push_back(t);
   t.fiber->queue = this;
-  // Whatever ends the wait other than a notify (timeout, kill), the entry must go: a stale entry
-  // would point at a fiber that may be gone by the time someone notifies.
+  // However the wait ends (notify, timeout, kill), its entry must go: a stale entry would point at
+  // a fiber that may be gone by the time someone notifies or this queue is destroyed.
   struct Remove {
     WaitQueue* q;
     WaitToken t;
-    bool armed = true;
     ~Remove() {
       if (t.fiber->queue != q) return;  // the queue was destroyed while we waited
       t.fiber->queue = nullptr;
-      if (!armed) return;
-      for (auto it = q->waiters_.rbegin(); it != q->waiters_.rend(); ++it)
-        if (it->fiber == t.fiber && it->epoch == t.epoch) {
-          q->waiters_.erase(std::next(it).base());
-          break;
-        }
+      auto same = [this](const WaitToken& w) { return w.fiber == t.fiber && w.epoch == t.epoch; };
+      // Woken fibers usually resume in the order they were woken: look from the front.
+      if (auto it = std::find_if(q->woken_.begin(), q->woken_.end(), same); it != q->woken_.end()) {
+        q->woken_.erase(it);
+        return;
+      }
+      if (auto it = std::find_if(q->waiters_.rbegin(), q->waiters_.rend(), same); it != q->waiters_.rend())
+        q->waiters_.erase(std::next(it).base());
     }
   } remove{this, t};
-  int code = sim_->block(deadline);
-  if (code == Simulator::kWoken) remove.armed = false;  // notify already took the entry out
+  int code;
+  try {
+    code = sim_->block(deadline);
+  } catch (...) {  // killed
+    if (t.fiber->queue == this && t.fiber->woken_epoch == t.epoch && on_abandoned_wake_) on_abandoned_wake_();
+    throw;
+  }
   return code == Simulator::kWoken;
 }
 
@@ -180,6 +197,7 @@ bool WaitQueue::notify_one(uint32_t* woken_id) {
     WaitToken t = waiters_.front();
     waiters_.pop_front();
     if (sim_->wake(t)) {
+      woken_.push_back(t);  // until it runs: if this queue goes first, it must hear of it
       if (woken_id) *woken_id = t.fiber->id;
       return true;
     }
@@ -226,24 +244,33 @@ Simulator::~Simulator() {
 }
 
 void Simulator::kill_all_live() {
-  Simulator* prev = g_active;
-  g_active = this;
   // Unwind every fiber on its own stack, in id order, so destructors run and stacks go back.
   std::vector<std::shared_ptr<Fiber>> alive;
   for (auto& [id, f] : live_)
     if (!terminal(f->state)) alive.push_back(f);
-  for (auto& f : alive) {
-    if (terminal(f->state)) continue;
-    f->kill_requested = true;
-    if (f->state == FiberState::not_started) {
-      f->state = FiberState::killed;
-      f->body = nullptr;
-      continue;
-    }
-    f->epoch++;
-    resume(f.get());
+  for (auto& f : alive) unwind_now(f.get());
+}
+
+void Simulator::kill_now(const FiberHandle& h) {
+  if (!h.f_) throw SimError("kill_now: empty fiber handle");
+  if (current_) throw SimError("kill_now: only from outside a fiber (use kill() inside one)");
+  unwind_now(h.f_.get());
+}
+
+void Simulator::unwind_now(Fiber* f) {
+  if (terminal(f->state)) return;
+  f->kill_requested = true;
+  if (f->state == FiberState::not_started) {
+    f->state = FiberState::killed;
+    f->body = nullptr;
+    return;
   }
+  Simulator* prev = g_active;
+  g_active = this;
+  f->epoch++;  // any queued wake-up of it goes stale
+  resume(f);
   g_active = prev;
+  if (terminal(f->state) && f->pending == 0) live_.erase(f->id);  // callers hold a reference
 }
 
 Simulator& Simulator::active() {
@@ -269,20 +296,23 @@ void Simulator::record_phase(std::string_view category, std::string_view name, P
 
 void Simulator::push(int64_t time, Fiber* f, uint64_t arg, int code) {
   if (f) ++f->pending;
-  uint64_t seq = next_seq_++;
+  const uint64_t packed = f ? (arg << 1 | static_cast<uint64_t>(code)) : (static_cast<uint64_t>(code) << 32 | arg);
   if (!opts_.shuffle_ties && time == now_.ns) {
-    due_now_.push_back(Event{time, seq, seq, f, arg, code});
+    due_now_.push_back(Event{time, next_seq_++, f, packed});
     return;
   }
-  uint64_t key = opts_.shuffle_ties ? sched_rng_.next_u64() : seq;
-  heap_.push_back(Event{time, key, seq, f, arg, code});
+  uint64_t key = opts_.shuffle_ties ? sched_rng_.next_u64() : next_seq_++;
+  heap_.push_back(Event{time, key, f, packed});
   std::push_heap(heap_.begin(), heap_.end(), Later{});
 }
 
 bool Simulator::is_stale(const Event& e) const {
-  if (!e.fiber) return !callbacks_[e.arg].pending || callbacks_[e.arg].generation != static_cast<uint32_t>(e.code);
+  if (!e.fiber) {
+    const Callback& c = callbacks_[static_cast<uint32_t>(e.arg)];
+    return !c.pending || c.generation != static_cast<uint32_t>(e.arg >> 32);
+  }
   const Fiber* f = e.fiber;
-  if (f->epoch != e.arg) return true;
+  if (f->epoch != e.arg >> 1) return true;
   return !(f->state == FiberState::not_started || f->state == FiberState::blocked || f->state == FiberState::runnable);
 }
 
@@ -291,7 +321,7 @@ bool Simulator::pop_next(Event& e, Time until, bool& time_limit_hit) {
     bool from_due;
     if (!due_now_.empty()) {
       // Everything in due_now_ is at now_, and nothing in the heap is earlier than now_.
-      from_due = heap_.empty() || heap_.front().time != now_.ns || heap_.front().seq > due_now_.front().seq;
+      from_due = heap_.empty() || heap_.front().time != now_.ns || heap_.front().key > due_now_.front().key;
     } else if (!heap_.empty()) {
       from_due = false;
     } else {
@@ -315,7 +345,7 @@ bool Simulator::pop_next(Event& e, Time until, bool& time_limit_hit) {
       Fiber* f = e.fiber;
       if (--f->pending == 0 && terminal(f->state)) live_.erase(f->id);
     } else {  // a cancelled callback: its slot can be reused now that its event is gone
-      ++callbacks_[e.arg].generation;
+      ++callbacks_[static_cast<uint32_t>(e.arg)].generation;
       free_slots_.push_back(static_cast<uint32_t>(e.arg));
     }
   }
@@ -359,7 +389,7 @@ void Simulator::kill(const FiberHandle& h) {
 void Simulator::resume(Fiber* f) {
   f->state = FiberState::running;
   current_ = f;
-  if (opts_.trace_scheduling) trace_.record(now_, f->id, f->name, "sched", "resume", Phase::instant, {});
+  if (opts_.trace_scheduling) trace_.record_prehashed(resume_prefix_, now_, f->id, f->name, "sched", "resume", Phase::instant);
   void* fake = nullptr;
   CFSIM_SWITCH_START(&fake, f->stack_bottom, f->stack_size);
   f->ctx = std::move(f->ctx).resume();
@@ -408,7 +438,12 @@ void Simulator::on_fiber_exit(Fiber* f) {
   f->joiners.notify_all();
 }
 
+void Simulator::set_suspend_hook(std::function<void()> hook) {
+  require_fiber("set_suspend_hook")->suspend_hook = std::move(hook);
+}
+
 void Simulator::suspend(Fiber* f) {
+  if (f->suspend_hook) f->suspend_hook();
   CFSIM_SWITCH_START(&f->fake_stack, f->sched_bottom, f->sched_size);
   f->sched = std::move(f->sched).resume();
   CFSIM_SWITCH_FINISH(f->fake_stack, &f->sched_bottom, &f->sched_size);
@@ -417,6 +452,7 @@ void Simulator::suspend(Fiber* f) {
 WaitToken Simulator::prepare_wait(WaitInfo info, const char* op) {
   Fiber* f = require_fiber(op);
   f->wait = info;
+  f->wait_orphaned = false;
   f->wait_op = op;
   return WaitToken{f, f->epoch};
 }
@@ -441,10 +477,11 @@ int Simulator::block(Time deadline) {
 bool Simulator::wake(const WaitToken& t, int code) {
   Fiber* f = t.fiber;
   if (!token_live(t)) return false;
+  f->woken_epoch = f->epoch;
   f->epoch++;
   f->state = FiberState::runnable;
   f->wake_code = code;
-  push(now_.ns, f, f->epoch, code);
+  push(now_.ns, f, f->epoch, kWoken);  // the code travels in the fiber; events carry one bit
   return true;
 }
 
@@ -558,13 +595,13 @@ RunResult Simulator::run(RunLimits limits) {
       } else {
         if (f->state == FiberState::blocked) {  // a timer claiming the wait
           f->epoch++;
-          f->wake_code = e.code;
+          f->wake_code = static_cast<int>(e.arg & 1);
         }
         resume(f);
       }
       if (terminal(f->state) && f->pending == 0) live_.erase(f->id);
     } else {
-      Callback& c = callbacks_[e.arg];
+      Callback& c = callbacks_[static_cast<uint32_t>(e.arg)];
       std::function<void()> fn = std::move(c.fn);
       c.fn = nullptr;
       c.pending = false;
@@ -592,6 +629,7 @@ RunResult Simulator::run(RunLimits limits) {
 std::string Simulator::wait_text(const Fiber& f) const {
   std::string s = f.wait.what ? f.wait.what : "?";
   if (f.wait.object) s += fmt::format(" '{}'", *f.wait.object);
+  if (f.wait_orphaned) s += " (destroyed while waited on)";
   if (f.wait_deadline != Time::max()) s += fmt::format(" until {}", format_time(f.wait_deadline));
   return s;
 }

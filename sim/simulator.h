@@ -154,10 +154,17 @@ class WaitQueue {
   bool notify_one(uint32_t* woken_id = nullptr);
   size_t notify_all();
   bool empty() const;  // no fiber still waiting
+  // Runs, on the fiber's own stack, when a fiber that a notify woke is killed before its wait()
+  // returns: the owner passes the wake-up on (a channel wakes the next waiter, a mutex hands the
+  // lock on), or it would be lost with the dead fiber. Not run if this queue is gone by then.
+  // Must not block or throw.
+  void set_on_abandoned_wake(std::function<void()> fn) { on_abandoned_wake_ = std::move(fn); }
 
  private:
   Simulator* sim_;
   std::deque<WaitToken> waiters_;
+  std::vector<WaitToken> woken_;  // woken by a notify, not yet returned from wait()
+  std::function<void()> on_abandoned_wake_;
 };
 
 class Simulator {
@@ -179,7 +186,14 @@ class Simulator {
   // Kills a fiber: unwinds it at its suspension point (or at once if it is the caller). A fiber
   // that has not started yet never runs. Killing a finished fiber does nothing.
   void kill(const FiberHandle& f);
+  // Kills a fiber and unwinds it right now, before returning. Only from outside any fiber (a
+  // destructor tearing a world down); inside a fiber use kill().
+  void kill_now(const FiberHandle& f);
   bool in_fiber() const { return current_ != nullptr; }
+  // Sets a hook the current fiber runs just before each of its suspensions (not at its end). The
+  // Durable Object layer uses it to close a write batch whenever a request yields. The hook must
+  // not block. An empty function removes it.
+  void set_suspend_hook(std::function<void()> hook);
   FiberHandle current() const;  // empty outside a fiber
   size_t live_fibers() const { return live_.size(); }
 
@@ -231,21 +245,21 @@ class Simulator {
   const StackPool& stacks() const { return stacks_; }
 
  private:
+  // 32 bytes: the heap moves these around on every event.
   struct Event {
     int64_t time;
-    uint64_t key;  // tie-break among same-instant events: seq (FIFO) or a random draw
-    uint64_t seq;
+    uint64_t key;          // tie-break among same-instant events: a sequence number (FIFO) or a random draw
     detail::Fiber* fiber;  // a fiber to resume, or nullptr for a callback
-    uint64_t arg;          // fiber: the wait epoch it resumes; callback: slot index
-    int code;              // fiber: the wake code
+    uint64_t arg;          // fiber: wait epoch << 1 | wake code; callback: generation << 32 | slot
   };
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
-      if (a.time != b.time) return a.time > b.time;
-      if (a.key != b.key) return a.key > b.key;
-      return a.seq > b.seq;
+      // One comparison of (time, key); time is never negative.
+      return (static_cast<u128>(static_cast<uint64_t>(a.time)) << 64 | a.key) >
+             (static_cast<u128>(static_cast<uint64_t>(b.time)) << 64 | b.key);
     }
   };
+  __extension__ typedef unsigned __int128 u128;
   struct Callback {
     std::function<void()> fn;
     uint32_t generation = 0;
@@ -262,6 +276,7 @@ class Simulator {
   void on_fiber_exit(detail::Fiber* f);
   detail::Fiber* require_fiber(const char* op) const;
   void kill_all_live();
+  void unwind_now(detail::Fiber* f);
   std::string wait_text(const detail::Fiber& f) const;
 
   SimOptions opts_;
@@ -269,6 +284,7 @@ class Simulator {
   Random sched_rng_;
   StackPool stacks_;
   Trace trace_;
+  const Hasher resume_prefix_ = record_prefix("sched", "resume", Phase::instant, 0);
   std::vector<Event> heap_;        // binary heap, Later-ordered
   std::deque<Event> due_now_;      // FIFO events at time == now_ (only when not shuffling ties)
   uint64_t next_seq_ = 0;

@@ -43,6 +43,10 @@ void Mutex::unlock() {
   uint32_t me = caller("unlock");
   if (owner_ != me)
     throw SimError(fmt::format("mutex '{}': unlock by fiber {} which does not hold it", name_, me));
+  hand_over();
+}
+
+void Mutex::hand_over() {
   owner_ = 0;
   // Hand over directly so that a fiber arriving later cannot barge past the waiters.
   uint32_t next = 0;

@@ -3,6 +3,7 @@
 // Every blocking call has a form with a deadline that reports a timeout. All of them are built on
 // WaitQueue (simulator.h); none reads a clock or touches a thread.
 
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -18,6 +19,15 @@ namespace cfsim {
 
 enum class WaitStatus { ok, timeout, closed };
 const char* to_string(WaitStatus s);
+
+namespace detail {
+// now + d as a deadline, saturating at Time::max() (a huge timeout means "forever", never a
+// wrapped-around time in the past).
+inline Time deadline_after(Time now, Duration d) {
+  if (d.ns > 0 && d.ns > INT64_MAX - now.ns) return Time::max();
+  return now + d;
+}
+}  // namespace detail
 
 // --- promise / future ------------------------------------------------------------------------------
 
@@ -54,7 +64,10 @@ class Future {
     }
     return true;
   }
-  bool wait_for(Duration d) { return wait_until(s_->sim->now() + d); }
+  bool wait_for(Duration d) {
+    if (!s_) throw SimError("Future: no shared state");
+    return wait_until(detail::deadline_after(s_->sim->now(), d));
+  }
 
  private:
   std::shared_ptr<SharedState<T>> s_;
@@ -110,6 +123,10 @@ class Channel {
       : sim_(&sim), name_(std::move(name)), capacity_(capacity), receivers_(sim), senders_(sim) {
     if (capacity == 0)
       throw SimError(fmt::format("channel '{}': capacity must be at least 1 (got 0)", name_));
+    // A waiter woken for a message (or a free slot) but killed before it ran passes the wake-up
+    // on; otherwise the message would sit there while the next waiter sleeps forever.
+    receivers_.set_on_abandoned_wake([this] { receivers_.notify_one(); });
+    senders_.set_on_abandoned_wake([this] { senders_.notify_one(); });
   }
 
   void send(T v) {
@@ -147,7 +164,7 @@ class Channel {
     senders_.notify_one();
     return {WaitStatus::ok, std::move(v)};
   }
-  Received<T> recv_for(Duration d) { return recv_until(sim_->now() + d); }
+  Received<T> recv_for(Duration d) { return recv_until(detail::deadline_after(sim_->now(), d)); }
   std::optional<T> try_recv() {
     if (items_.empty()) return std::nullopt;
     T v = std::move(items_.front());
@@ -192,7 +209,7 @@ class Event {
       if (!waiters_.wait({"event", &name_}, deadline)) return set_;
     return true;
   }
-  bool wait_for(Duration d) { return wait_until(sim_->now() + d); }
+  bool wait_for(Duration d) { return wait_until(detail::deadline_after(sim_->now(), d)); }
 
  private:
   Simulator* sim_;
@@ -206,16 +223,22 @@ class Event {
 // A FIFO mutex between fibers: unlock() hands ownership to the longest waiter.
 class Mutex {
  public:
-  explicit Mutex(Simulator& sim, std::string name = "mutex") : sim_(&sim), name_(std::move(name)), waiters_(sim) {}
+  explicit Mutex(Simulator& sim, std::string name = "mutex") : sim_(&sim), name_(std::move(name)), waiters_(sim) {
+    // A waiter handed the lock but killed before it ran hands it on, or a dead fiber would hold it.
+    waiters_.set_on_abandoned_wake([this] {
+      if (owner_ != 0 && owner_ == sim_->current().id()) hand_over();
+    });
+  }
   void lock() { lock_until(Time::max()); }
   bool try_lock();
   bool lock_until(Time deadline);
-  bool lock_for(Duration d) { return lock_until(sim_->now() + d); }
+  bool lock_for(Duration d) { return lock_until(detail::deadline_after(sim_->now(), d)); }
   void unlock();
   bool locked() const { return owner_ != 0; }
 
  private:
   uint32_t caller(const char* op) const;
+  void hand_over();  // frees the lock, or gives it straight to the longest waiter
   Simulator* sim_;
   std::string name_;
   uint32_t owner_ = 0;       // fiber id of the holder, 0 = free

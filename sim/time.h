@@ -61,8 +61,8 @@ struct Time {
   constexpr Duration since_start() const { return Duration::nanos(ns); }
 };
 
-// "1h02m03.004s", "2m03.000s", "3.004s", "0.000250s"; sub-millisecond parts print all nine digits
-// ("1.000000001s"). Negative durations get a leading '-'.
+// "1h02m03.004s", "2m03.000s", "3.004s"; sub-millisecond parts print all nine digits
+// ("1.000000001s", "0.000250000s"). Negative durations get a leading '-'.
 std::string format_duration(Duration d);
 // A Time printed as its offset from the start of the world, same format.
 std::string format_time(Time t);

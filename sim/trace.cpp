@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstring>
+#include <stdexcept>
 
 #include "sim/hash.h"
 
@@ -63,15 +64,20 @@ Value own(const FieldValue& v) {
 
 }  // namespace
 
-uint64_t record_hash(Time time, uint32_t fiber, std::string_view category, std::string_view name,
-                     Phase phase, std::span<const Field> fields) {
+Hasher record_prefix(std::string_view category, std::string_view name, Phase phase, size_t field_count) {
   Hasher h;
-  h.add_signed(time.ns);
-  h.add(fiber);
   h.add_bytes(category);
   h.add_bytes(name);
   h.add(static_cast<uint64_t>(phase));
-  h.add(fields.size());
+  h.add(field_count);
+  return h;
+}
+
+uint64_t record_hash(Time time, uint32_t fiber, std::string_view category, std::string_view name,
+                     Phase phase, std::span<const Field> fields) {
+  Hasher h = record_prefix(category, name, phase, fields.size());
+  h.add_signed(time.ns);
+  h.add(fiber);
   for (const Field& f : fields) {
     h.add_bytes(f.key);
     hash_value(h, f.value);
@@ -92,6 +98,13 @@ uint64_t record_hash(const Record& r) {
 
 void Trace::record(Time t, uint32_t fiber, std::string_view fiber_name, std::string_view category,
                    std::string_view name, Phase phase, std::span<const Field> fields) {
+  // A key given twice would be hashed twice but could not survive a trace file (a JSON object
+  // keeps one value per key), so the file would no longer replay to the same hash.
+  for (size_t i = 1; i < fields.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (fields[i].key == fields[j].key)
+        throw std::invalid_argument(
+            fmt::format("trace record {}.{}: field '{}' given twice", category, name, fields[i].key));
   uint64_t rh = record_hash(t, fiber, category, name, phase, fields);
   hash_ = mix64(hash_ ^ rh) + count_;
   if (!sinks_.empty()) {
@@ -107,6 +120,19 @@ void Trace::record(Time t, uint32_t fiber, std::string_view fiber_name, std::str
     for (const Field& f : fields) r.fields.emplace_back(std::string(f.key), own(f.value));
     for (auto& s : sinks_) s->write(r);
   }
+  ++count_;
+}
+
+void Trace::record_prehashed(const Hasher& prefix, Time t, uint32_t fiber, std::string_view fiber_name,
+                             std::string_view category, std::string_view name, Phase phase) {
+  if (!sinks_.empty()) {  // the general path builds the owned record the sinks need
+    record(t, fiber, fiber_name, category, name, phase, {});
+    return;
+  }
+  Hasher h = prefix;
+  h.add_signed(t.ns);
+  h.add(fiber);
+  hash_ = mix64(hash_ ^ h.value()) + count_;
   ++count_;
 }
 
@@ -129,6 +155,45 @@ std::optional<TraceDifference> first_difference(std::span<const Record> left, st
   return d;
 }
 
+namespace {
+
+// A string value is quoted when it would otherwise be ambiguous or break the line: empty, or
+// holding a space, a control character (newline...), a quote, '=' or a backslash.
+bool needs_quotes(std::string_view s) {
+  if (s.empty()) return true;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 127 || c == '"' || c == '=' || c == '\\') return true;
+  }
+  return false;
+}
+
+// Double quotes with C-style escapes, so a record stays on one line and reads back unambiguously.
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < ' ' || u == 127) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
 std::string format_record(const Record& r) {
   std::string out = fmt::format("{:>14} ", format_time(r.time));
   if (r.fiber == 0) out += "[kernel] ";
@@ -143,11 +208,8 @@ std::string format_record(const Record& r) {
     out += k;
     out += '=';
     std::string text = value_text(v);
-    if (std::holds_alternative<std::string>(v) &&
-        (text.empty() || text.find_first_of(" \t\"=") != std::string::npos))
-      out += fmt::format("\"{}\"", text);
-    else
-      out += text;
+    if (std::holds_alternative<std::string>(v) && needs_quotes(text)) out += quoted(text);
+    else out += text;
   }
   return out;
 }

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "sim/hash.h"
 #include "sim/time.h"
 
 namespace cfsim {
@@ -65,6 +66,10 @@ struct Record {
 uint64_t record_hash(Time time, uint32_t fiber, std::string_view category, std::string_view name,
                      Phase phase, std::span<const Field> fields);
 uint64_t record_hash(const Record& r);
+// The hash state after the parts of a record that do not change from one instance to the next
+// (category, name, phase, field count); record_hash() continues from it with time, fiber and
+// fields. Lets a hot path (the scheduler's resume record) hash only what varies.
+Hasher record_prefix(std::string_view category, std::string_view name, Phase phase, size_t field_count);
 
 std::string value_text(const Value& v);  // strings unquoted; doubles shortest round-trip
 
@@ -82,8 +87,13 @@ class Trace {
   void add_sink(std::shared_ptr<TraceSink> sink) { sinks_.push_back(std::move(sink)); }
   bool has_sinks() const { return !sinks_.empty(); }
 
+  // Throws std::invalid_argument if two fields share a key (a trace file could not hold both).
   void record(Time t, uint32_t fiber, std::string_view fiber_name, std::string_view category,
               std::string_view name, Phase phase, std::span<const Field> fields);
+
+  // The same as record() for a record without fields, given record_prefix(category, name, phase, 0).
+  void record_prehashed(const Hasher& prefix, Time t, uint32_t fiber, std::string_view fiber_name,
+                        std::string_view category, std::string_view name, Phase phase);
 
   // Running fingerprint of every record so far, and how many there were.
   uint64_t hash() const { return hash_; }
@@ -113,7 +123,10 @@ struct TraceDifference {
 };
 std::optional<TraceDifference> first_difference(std::span<const Record> left, std::span<const Record> right);
 
-// "00:01:02.500 [fiber 3 client] http.request method=GET path=/" — one line per record.
+// "     1m02.500s [3 client] http.request method=GET path=/" — one line per record: the time
+// right-aligned in 14 columns, "[kernel]" or "[id name]", "begin "/"end " for spans, then
+// category.name and key=value fields. A string value that is empty or holds a space, a control
+// character, '"', '=' or '\\' is printed in double quotes with C-style escapes (\" \\ \n \t \r \xHH).
 std::string format_record(const Record& r);
 
 }  // namespace cfsim

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,13 +27,29 @@ std::FILE* open_tmp(const std::string& tmp) {
   return f;
 }
 
+// JSON has no NaN or infinity (nlohmann writes them as null, which would not read back), so a
+// non-finite double is written as {"f64": "0x<its 64 bits>"}: exact, payload and sign included,
+// so the record keeps its hash.
 ojson value_json(const Value& v) {
   switch (v.index()) {
     case 0: return std::get<int64_t>(v);
     case 1: return std::get<bool>(v);
-    case 2: return std::get<double>(v);
+    case 2: {
+      double d = std::get<double>(v);
+      if (std::isfinite(d)) return d;
+      return ojson{{"f64", hash_hex(std::bit_cast<uint64_t>(d))}};
+    }
     default: return std::get<std::string>(v);
   }
+}
+
+// "0x" + exactly 16 hex digits, as hash_hex writes them.
+std::optional<uint64_t> parse_hex64(const std::string& h) {
+  if (h.size() != 18 || h[0] != '0' || h[1] != 'x') return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(h.data() + 2, h.data() + h.size(), v, 16);
+  if (ec != std::errc() || p != h.data() + h.size()) return std::nullopt;
+  return v;
 }
 
 const char* phase_code(Phase p) { return p == Phase::begin ? "b" : p == Phase::end ? "e" : "i"; }
@@ -111,7 +130,11 @@ void PerfettoSink::write(const Record& r) {
   e["tid"] = r.fiber;
   e["ts"] = static_cast<double>(r.time.ns) / 1000.0;  // microseconds
   ojson args = ojson::object();
-  for (const auto& [k, v] : r.fields) args[k] = value_json(v);
+  for (const auto& [k, v] : r.fields) {
+    // For a viewer, a non-finite double reads best as text ("nan", "inf", "-inf").
+    if (v.index() == 2 && !std::isfinite(std::get<double>(v))) args[k] = fmt::format("{}", std::get<double>(v));
+    else args[k] = value_json(v);
+  }
   if (r.phase == Phase::instant) {
     e["ph"] = "i";
     e["s"] = "t";
@@ -142,27 +165,44 @@ namespace {
   throw TraceFileError(fmt::format("{}:{}: {}", origin, line, why));
 }
 
-Value parse_value(const ojson& v, const std::string& origin, size_t line) {
+Value parse_value(const std::string& key, const ojson& v, const std::string& origin, size_t line) {
   if (v.is_boolean()) return v.get<bool>();
   if (v.is_number_integer()) {
     if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-      bad(origin, line, "integer field out of range");
+      bad(origin, line, fmt::format("field '{}': integer {} out of range", key, v.get<uint64_t>()));
     return v.get<int64_t>();
   }
   if (v.is_number_float()) return v.get<double>();
   if (v.is_string()) return v.get<std::string>();
-  bad(origin, line, "field values must be numbers, booleans or strings");
+  if (v.is_object() && v.size() == 1 && v.contains("f64") && v.at("f64").is_string()) {
+    if (auto bits = parse_hex64(v.at("f64").get<std::string>())) return std::bit_cast<double>(*bits);
+  }
+  bad(origin, line, fmt::format("field '{}': values must be numbers, booleans or strings", key));
 }
 
-template <class T>
-T get_field(const ojson& j, const char* key, const std::string& origin, size_t line) {
+const ojson& require(const ojson& j, const char* key, const std::string& origin, size_t line) {
   auto it = j.find(key);
   if (it == j.end()) bad(origin, line, fmt::format("record has no '{}'", key));
-  try {
-    return it->get<T>();
-  } catch (const std::exception&) {
-    bad(origin, line, fmt::format("record field '{}' has the wrong type", key));
-  }
+  return *it;
+}
+
+// Strict getters: nlohmann's get<> would quietly turn true, 1.5 or -1 into an integer.
+std::string get_string(const ojson& j, const char* key, const std::string& origin, size_t line) {
+  const ojson& v = require(j, key, origin, line);
+  if (!v.is_string()) bad(origin, line, fmt::format("'{}' must be a string, not {}", key, v.type_name()));
+  return v.get<std::string>();
+}
+
+int64_t get_int(const ojson& j, const char* key, int64_t lo, int64_t hi, const std::string& origin, size_t line) {
+  const ojson& v = require(j, key, origin, line);
+  if (!v.is_number_integer()) bad(origin, line, fmt::format("'{}' must be an integer, not {}", key, v.type_name()));
+  // Non-negative JSON integers are stored unsigned (they may exceed INT64_MAX); callers pass hi >= 0.
+  bool in_range = v.is_number_unsigned() ? (lo <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(lo)) &&
+                                               v.get<uint64_t>() <= static_cast<uint64_t>(hi)
+                                         : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  if (!in_range)
+    bad(origin, line, fmt::format("'{}' = {} is out of range [{}, {}]", key, v.dump(), lo, hi));
+  return v.get<int64_t>();
 }
 
 }  // namespace
@@ -183,28 +223,25 @@ TraceFile parse_jsonl(std::string_view text, const std::string& origin) {
     if (j.is_discarded() || !j.is_object()) bad(origin, line_no, "not a JSON object");
     if (auto e = j.find("end"); e != j.end()) {
       if (!e->is_object()) bad(origin, line_no, "malformed footer");
-      std::string h = get_field<std::string>(*e, "hash", origin, line_no);
-      try {
-        size_t used = 0;
-        if (h.size() != 18 || h.rfind("0x", 0) != 0) throw std::invalid_argument("format");
-        out.final_hash = std::stoull(h.substr(2), &used, 16);
-        if (used != 16) throw std::invalid_argument("format");
-      } catch (const std::exception&) {
-        bad(origin, line_no, "footer hash must be 0x followed by 16 hex digits");
-      }
-      out.final_count = get_field<uint64_t>(*e, "records", origin, line_no);
+      std::string h = get_string(*e, "hash", origin, line_no);
+      out.final_hash = parse_hex64(h);
+      if (!out.final_hash) bad(origin, line_no, fmt::format("footer hash '{}' must be 0x followed by 16 hex digits", h));
+      out.final_count = static_cast<uint64_t>(get_int(*e, "records", 0, INT64_MAX, origin, line_no));
+      if (*out.final_count != out.records.size())
+        bad(origin, line_no,
+            fmt::format("footer says {} records, the file holds {}", *out.final_count, out.records.size()));
       ended = true;
       continue;
     }
     Record r;
-    r.index = get_field<uint64_t>(j, "i", origin, line_no);
+    r.index = static_cast<uint64_t>(get_int(j, "i", 0, INT64_MAX, origin, line_no));
     if (r.index != out.records.size())
       bad(origin, line_no, fmt::format("record index {} out of sequence (expected {})", r.index, out.records.size()));
-    r.time = Time::from_ns(get_field<int64_t>(j, "t", origin, line_no));
-    r.fiber = get_field<uint32_t>(j, "f", origin, line_no);
-    r.fiber_name = get_field<std::string>(j, "fn", origin, line_no);
-    r.category = get_field<std::string>(j, "c", origin, line_no);
-    r.name = get_field<std::string>(j, "n", origin, line_no);
+    r.time = Time::from_ns(get_int(j, "t", 0, INT64_MAX, origin, line_no));
+    r.fiber = static_cast<uint32_t>(get_int(j, "f", 0, UINT32_MAX, origin, line_no));
+    r.fiber_name = get_string(j, "fn", origin, line_no);
+    r.category = get_string(j, "c", origin, line_no);
+    r.name = get_string(j, "n", origin, line_no);
     if (auto p = j.find("p"); p != j.end()) {
       std::string code = p->is_string() ? p->get<std::string>() : "";
       if (code == "b") r.phase = Phase::begin;
@@ -216,7 +253,7 @@ TraceFile parse_jsonl(std::string_view text, const std::string& origin) {
     if (a != j.end()) {
       if (!a->is_object()) bad(origin, line_no, "'a' must be an object");
       for (auto it = a->begin(); it != a->end(); ++it)
-        r.fields.emplace_back(it.key(), parse_value(it.value(), origin, line_no));
+        r.fields.emplace_back(it.key(), parse_value(it.key(), it.value(), origin, line_no));
     }
     out.records.push_back(std::move(r));
   }

@@ -60,7 +60,14 @@ struct TraceFile {
 };
 
 // Reads a JSON-lines trace. Throws TraceFileError with the file name and line number on anything
-// malformed or truncated; never crashes on bad input.
+// malformed or truncated (wrong types and out-of-range numbers included, and a footer whose record
+// count is not the number of records read); never crashes on bad input. The footer's hash is
+// returned as written, not checked against the records.
+//
+// Line format: {"i":INDEX,"t":NS,"f":FIBER,"fn":FIBER_NAME,"c":CATEGORY,"n":NAME[,"p":"b"|"e"],
+// "a":{KEY:VALUE...}}, then {"end":{"hash":"0x...","records":N}}. A non-finite double value is
+// written {"f64":"0x<its 64 bits>"}, since JSON has no NaN or infinity. Strings must be UTF-8:
+// invalid bytes are written as U+FFFD, which changes that record's hash.
 TraceFile read_jsonl(const std::string& path);
 // The same from text already in memory (`origin` names it in errors).
 TraceFile parse_jsonl(std::string_view text, const std::string& origin);

@@ -1,0 +1,396 @@
+#include "model/durable_object.h"
+
+#include <fmt/format.h>
+
+#include "sim/hash.h"
+
+namespace cfsim {
+
+namespace {
+std::string hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+bool is_lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+}  // namespace
+
+// --- ids -----------------------------------------------------------------------------------------
+
+std::string DurableObjectId::label() const { return name_.empty() ? hex_.substr(0, 8) : name_; }
+
+DurableObjectNamespace::DurableObjectNamespace(Simulator& sim, std::string name, DurableObjectFactory factory,
+                                               DurableObjectOptions options)
+    : sim_(sim),
+      name_(std::move(name)),
+      tag_(hex16(hash_string("cfsim-do-namespace\x1f" + name_))),
+      factory_(std::move(factory)),
+      options_(options),
+      unique_ids_(sim.random("do.unique_ids/" + name_)) {
+  if (!factory_) throw std::invalid_argument(fmt::format("Durable Object namespace '{}': no class factory", name_));
+}
+
+DurableObjectNamespace::~DurableObjectNamespace() {
+  // Requests still blocked in these objects run on them: unwind them now, while the objects exist.
+  if (!sim_.in_fiber())
+    for (auto& [hex, h] : hosts_) {
+      std::vector<FiberHandle> fibers;
+      for (auto& [id, r] : h->requests_) fibers.push_back(r.fiber);
+      for (auto& f : fibers) sim_.kill_now(f);
+    }
+}
+
+DurableObjectId DurableObjectNamespace::id_from_name(std::string_view name) const {
+  // Deterministic in (namespace, name), as on the platform (D10).
+  DurableObjectId id;
+  for (int k = 0; k < 3; ++k) id.hex_ += hex16(hash_string(fmt::format("{}\x1f{}\x1f{}", k, name_, name)));
+  id.hex_ += tag_;
+  id.name_ = std::string(name);
+  return id;
+}
+
+DurableObjectId DurableObjectNamespace::new_unique_id() {
+  DurableObjectId id;
+  for (int k = 0; k < 3; ++k) id.hex_ += hex16(unique_ids_.next_u64());
+  id.hex_ += tag_;
+  return id;
+}
+
+DurableObjectId DurableObjectNamespace::id_from_string(std::string_view hex) const {
+  if (hex.size() != 64 || !is_lower_hex(hex))
+    throw std::invalid_argument(fmt::format("Invalid Durable Object ID: '{}' must be 64 lowercase hex digits", hex));
+  if (hex.substr(48) != tag_)
+    throw std::invalid_argument(fmt::format("Durable Object ID '{}' belongs to another namespace than '{}'", hex, name_));
+  DurableObjectId id;
+  id.hex_ = std::string(hex);
+  if (auto it = hosts_.find(id.hex_); it != hosts_.end()) id.name_ = it->second->id().name();
+  return id;
+}
+
+ObjectHost& DurableObjectNamespace::host(const DurableObjectId& id) {
+  auto it = hosts_.find(id.hex());
+  if (it == hosts_.end()) it = hosts_.emplace(id.hex(), std::make_unique<ObjectHost>(*this, id)).first;
+  return *it->second;
+}
+
+ObjectHost* DurableObjectNamespace::find_host(const DurableObjectId& id) {
+  auto it = hosts_.find(id.hex());
+  return it == hosts_.end() ? nullptr : it->second.get();
+}
+
+std::vector<ObjectHost*> DurableObjectNamespace::hosts() {
+  std::vector<ObjectHost*> out;
+  for (auto& [hex, h] : hosts_) out.push_back(h.get());
+  return out;
+}
+
+// --- user base class and ctx ------------------------------------------------------------------------
+
+Response DurableObject::fetch(const Request&) { return Response(501, "fetch() not implemented by this Durable Object"); }
+void DurableObject::alarm(const AlarmInfo&) {}
+
+const DurableObjectId& DurableObjectState::id() const { return host_.id_; }
+ObjectStorage& DurableObjectState::storage() { return host_.storage_; }
+Simulator& DurableObjectState::sim() { return host_.sim_; }
+
+void DurableObjectState::block_concurrency_while(const std::function<void()>& fn) {
+  ObjectHost& h = host_;
+  h.close_input_gate();
+  const uint64_t inc = h.incarnation_;
+  EventId timer = h.sim_.call_after(h.ns_.options_.block_concurrency_timeout, [&h, inc] {
+    if (h.incarnation_ == inc)
+      h.reset_instance("Durable Object reset because blockConcurrencyWhile() exceeded its 30 s limit", false, "bcw_timeout");
+  });
+  try {
+    fn();
+  } catch (const FiberKilled&) {
+    throw;
+  } catch (const std::exception& e) {
+    h.sim_.cancel(timer);
+    h.reset_instance(fmt::format("Durable Object reset because blockConcurrencyWhile() threw: {}", e.what()), false, "bcw_threw");
+    throw;  // not reached from a request fiber: the reset kills it
+  }
+  h.sim_.cancel(timer);
+  h.open_input_gate();
+}
+
+void DurableObjectState::set_alarm(Time t) {
+  host_.alarm_time_ = t;
+  host_.sim_.record("do", "alarm_set", {{"object", host_.label_}, {"at", t}});
+  host_.schedule_alarm_event(t);
+}
+
+std::optional<Time> DurableObjectState::get_alarm() const { return host_.alarm_time_; }
+
+void DurableObjectState::delete_alarm() {
+  host_.alarm_time_.reset();
+  if (host_.alarm_event_.slot != UINT32_MAX) host_.sim_.cancel(host_.alarm_event_);
+  host_.alarm_event_ = {};
+  host_.sim_.record("do", "alarm_deleted", {{"object", host_.label_}});
+}
+
+void DurableObjectState::delete_all() {
+  host_.storage_.delete_all();
+  if (host_.ns_.options_.delete_all_deletes_alarm) delete_alarm();
+}
+
+void DurableObjectState::abort(const std::string& reason) {
+  host_.reset_instance(reason, false, "abort");
+  throw DurableObjectError(reason);  // reached only when called from outside the object's own fibers
+}
+
+// --- stub -----------------------------------------------------------------------------------------------
+
+void DurableObjectStub::deliver(const char* kind, std::string detail, std::function<void(DurableObject&)> work) {
+  auto done = std::make_shared<Promise<bool>>(ns_->sim_, "durable object reply");
+  ns_->host(id_).run_request(kind, detail, std::move(work), done);
+  done->future().get();  // rethrows what the object threw, or the reset's DurableObjectError
+}
+
+Response DurableObjectStub::fetch(Request req) {
+  auto slot = std::make_shared<std::optional<Response>>();
+  auto r = std::make_shared<Request>(std::move(req));
+  deliver("fetch", r->method + " " + r->path(), [slot, r](DurableObject& o) { slot->emplace(o.fetch(*r)); });
+  return std::move(**slot);
+}
+
+// --- the host -------------------------------------------------------------------------------------------
+
+ObjectHost::ObjectHost(DurableObjectNamespace& ns, DurableObjectId id)
+    : ns_(ns),
+      sim_(ns.sim_),
+      id_(std::move(id)),
+      label_(fmt::format("{}/{}", ns.name(), id_.label())),
+      storage_(ns.options_.backend, StorageOptions{}, &ns.sim_, label_),
+      state_(*this),
+      gate_waiters_(ns.sim_),
+      durable_waiters_(ns.sim_) {}
+
+ObjectHost::~ObjectHost() {
+  if (round_trip_in_flight_) sim_.cancel(round_trip_event_);
+  if (alarm_event_.slot != UINT32_MAX) sim_.cancel(alarm_event_);
+  if (idle_armed_) sim_.cancel(idle_event_);
+}
+
+void ObjectHost::run_request(const char* kind, const std::string& detail, std::function<void(DurableObject&)> work,
+                             std::shared_ptr<Promise<bool>> done) {
+  if (idle_armed_) {
+    sim_.cancel(idle_event_);
+    idle_armed_ = false;
+  }
+  std::string fiber_name = fmt::format("do:{}#{}", label_, next_request_++);
+  FiberHandle f = sim_.spawn(std::move(fiber_name), [this, kind, detail, work = std::move(work), done] {
+    const uint32_t me = sim_.current().id();
+    sim_.set_suspend_hook([this] { close_batch(); });
+    sim_.record_begin("do", "request", {{"id", me}, {"object", label_}, {"kind", kind}, {"detail", detail}});
+    const bool is_alarm = done == nullptr;
+    try {
+      wait_input_gate();
+      ensure_instance();
+      std::shared_ptr<DurableObject> instance = instance_;  // keeps it alive while we run on it
+      work(*instance);
+      wait_output_gate();
+      sim_.record_end("do", "request", {{"id", me}, {"result", "ok"}});
+      if (done) done->set_value(true);
+      if (is_alarm) {
+        alarm_running_ = false;
+        alarm_retries_ = 0;
+      }
+    } catch (const FiberKilled&) {
+      throw;  // a reset killed us and has already settled `done`
+    } catch (const std::exception& e) {
+      auto error = std::current_exception();
+      wait_output_gate();  // even an error reply waits for the writes made before it
+      sim_.record_end("do", "request", {{"id", me}, {"result", "exception"}, {"error", e.what()}});
+      if (done) done->set_exception(error);
+      if (is_alarm) alarm_failed();
+    }
+    request_finished(me);
+  });
+  requests_[f.id()] = InFlight{f, std::move(done)};
+}
+
+void ObjectHost::request_finished(uint32_t fiber_id) {
+  requests_.erase(fiber_id);
+  arm_idle_timer();
+}
+
+void ObjectHost::ensure_instance() {
+  if (instance_) return;
+  close_input_gate();
+  const uint64_t inc = incarnation_;
+  struct Open {
+    ObjectHost* h;
+    uint64_t inc;
+    ~Open() {
+      if (h->incarnation_ == inc) h->open_input_gate();  // a reset already opened it
+    }
+  } open{this, inc};
+  if (instance_) return;  // built by the request we waited behind
+  ++constructions_;
+  sim_.record("do", "construct", {{"object", label_}, {"construction", constructions_}});
+  instance_ = std::shared_ptr<DurableObject>(ns_.factory_(state_));
+}
+
+// --- gates ------------------------------------------------------------------------------------------------
+
+void ObjectHost::wait_input_gate() {
+  const uint32_t me = sim_.current().id();
+  while (gate_holder_ != 0 && gate_holder_ != me) gate_waiters_.wait({"input gate", &label_});
+}
+
+void ObjectHost::close_input_gate() {
+  wait_input_gate();
+  gate_holder_ = sim_.current().id();
+  ++gate_depth_;
+}
+
+void ObjectHost::open_input_gate() {
+  if (gate_depth_ > 0 && --gate_depth_ == 0) {
+    gate_holder_ = 0;
+    gate_waiters_.notify_all();
+  }
+}
+
+uint64_t ObjectHost::storage_ops() const {
+  // Any operation while writes are pending closes a batch: a read-only one too, since its reply
+  // must also wait for the writes before it (the output gate holds every outgoing message).
+  const StorageCounters& c = storage_.counters();
+  return c.puts + c.deletes + c.delete_alls + c.execs;
+}
+
+void ObjectHost::close_batch() {
+  if (!storage_.has_pending_writes()) return;
+  uint64_t w = storage_ops();
+  if (w == writes_seen_) return;
+  writes_seen_ = w;
+  ++batches_closed_;
+  if (!round_trip_in_flight_) start_round_trip();
+}
+
+void ObjectHost::start_round_trip() {
+  round_trip_in_flight_ = true;
+  Duration latency = ns_.options_.durability_latency + extra_latency_;
+  extra_latency_ = Duration::zero();
+  sim_.record("do", "round_trip", {{"object", label_}, {"latency", latency}});
+  round_trip_event_ = sim_.call_after(latency, [this] { finish_round_trip(); });
+}
+
+void ObjectHost::finish_round_trip() {
+  round_trip_in_flight_ = false;
+  close_batch();  // writes made outside any request fiber ride along
+  round_trip_in_flight_ = false;
+  if (round_trip_event_.slot != UINT32_MAX) round_trip_event_ = {};
+  if (fail_next_commit_) {
+    fail_next_commit_ = false;
+    reset_instance("Internal error in Durable Object storage write caused object to be reset.", true, "commit_failed");
+    return;
+  }
+  storage_.commit();
+  batches_durable_ = batches_closed_;
+  sim_.record("do", "durable", {{"object", label_}, {"batches", batches_durable_}});
+  durable_waiters_.notify_all();
+  arm_idle_timer();
+}
+
+void ObjectHost::wait_output_gate() {
+  close_batch();
+  const uint64_t target = batches_closed_;
+  if (batches_durable_ >= target) return;
+  sim_.record("do", "gate_hold", {{"object", label_}, {"batch", target}});
+  while (batches_durable_ < target) durable_waiters_.wait({"output gate", &label_});
+  sim_.record("do", "gate_release", {{"object", label_}, {"batch", target}});
+}
+
+// --- resets, crashes, eviction ---------------------------------------------------------------------------
+
+void ObjectHost::reset(const std::string& reason) { reset_instance(reason, false, "reset"); }
+void ObjectHost::crash(const std::string& reason) { reset_instance(reason, true, "crash"); }
+
+void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed_writes, const char* what) {
+  sim_.record("do", "reset", {{"object", label_}, {"cause", what}, {"reason", reason}, {"lose_unconfirmed", lose_unconfirmed_writes}});
+  ++incarnation_;
+  if (lose_unconfirmed_writes) {
+    if (storage_.has_pending_writes()) sim_.record("do", "writes_lost", {{"object", label_}, {"batches", batches_closed_ - batches_durable_}});
+    storage_.rollback();
+    writes_seen_ = storage_ops();
+    batches_closed_ = batches_durable_;
+    if (round_trip_in_flight_) {
+      sim_.cancel(round_trip_event_);
+      round_trip_in_flight_ = false;
+    }
+  }
+  std::map<uint32_t, InFlight> doomed = std::move(requests_);
+  requests_.clear();
+  auto error = std::make_exception_ptr(DurableObjectError(reason));
+  bool alarm_doomed = false;
+  for (auto& [fid, r] : doomed) {
+    if (r.done && !r.done->ready()) r.done->set_exception(error);
+    if (!r.done) alarm_doomed = true;
+  }
+  gate_holder_ = 0;
+  gate_depth_ = 0;
+  gate_waiters_.notify_all();
+  instance_.reset();  // the fibers still running on it hold their own reference until they unwind
+  if (alarm_doomed) alarm_failed();
+  // Kill the others first and the caller last: killing oneself throws.
+  FiberHandle self = sim_.current();
+  bool self_doomed = false;
+  for (auto& [fid, r] : doomed) {
+    if (self && fid == self.id()) self_doomed = true;
+    else sim_.kill(r.fiber);
+  }
+  if (self_doomed) sim_.kill(self);
+}
+
+void ObjectHost::arm_idle_timer() {
+  if (!instance_ || idle_armed_ || !requests_.empty() || alarm_running_ || round_trip_in_flight_) return;
+  idle_armed_ = true;
+  idle_event_ = sim_.call_after(ns_.options_.idle_eviction_after, [this] {
+    idle_armed_ = false;
+    if (!instance_ || !requests_.empty() || alarm_running_ || round_trip_in_flight_) return;
+    sim_.record("do", "evict", {{"object", label_}});
+    ++incarnation_;
+    instance_.reset();
+  });
+}
+
+// --- alarms ----------------------------------------------------------------------------------------------
+
+void ObjectHost::schedule_alarm_event(Time at) {
+  if (alarm_event_.slot != UINT32_MAX) sim_.cancel(alarm_event_);
+  alarm_event_ = sim_.call_at(std::max(at, sim_.now()), [this] {
+    alarm_event_ = {};
+    fire_alarm();
+  });
+}
+
+void ObjectHost::fire_alarm() {
+  if (!alarm_time_) return;
+  if (alarm_running_) {  // alarms never overlap: try again once the running handler is done
+    schedule_alarm_event(sim_.now() + Duration::millis(1));
+    return;
+  }
+  AlarmInfo info{alarm_retries_ > 0, alarm_retries_, *alarm_time_};
+  alarm_time_.reset();  // an alarm counts as set until it starts (D5a)
+  alarm_running_ = true;
+  sim_.record("do", "alarm_fire", {{"object", label_}, {"retry_count", info.retry_count}});
+  run_request("alarm", "", [info](DurableObject& o) { o.alarm(info); }, nullptr);
+}
+
+void ObjectHost::alarm_failed() {
+  alarm_running_ = false;
+  if (alarm_retries_ >= ns_.options_.alarm_max_retries) {
+    sim_.record("do", "alarm_gave_up", {{"object", label_}, {"retries", alarm_retries_}});
+    alarm_retries_ = 0;
+    return;
+  }
+  ++alarm_retries_;
+  if (alarm_time_) return;  // the handler set a new alarm before failing: that one stands
+  Duration backoff = ns_.options_.alarm_retry_first_backoff * (int64_t{1} << (alarm_retries_ - 1));
+  alarm_time_ = sim_.now() + backoff;
+  sim_.record("do", "alarm_retry", {{"object", label_}, {"retry", alarm_retries_}, {"at", *alarm_time_}});
+  schedule_alarm_event(*alarm_time_);
+}
+
+}  // namespace cfsim

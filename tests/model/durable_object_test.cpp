@@ -1,0 +1,490 @@
+// Durable Object model tests. Each cites the platform fact it checks (platform-facts.md).
+#include "model/durable_object.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+using namespace cfsim;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A counter object: an in-memory count (lost on reset/eviction) and a stored count (kept).
+struct Counter : DurableObject {
+  int memory = 0;
+  static inline int constructed = 0;
+  explicit Counter(DurableObjectState& c) : DurableObject(c) { ++constructed; }
+  Response fetch(const Request& req) override {
+    std::string p = req.path();
+    if (p == "/inc") {
+      ++memory;
+      int64_t stored = 0;
+      if (auto v = ctx().storage().get("n")) stored = v->as_int();
+      ctx().storage().put("n", KvValue(stored + 1));
+      return Response(200, std::to_string(stored + 1));
+    }
+    if (p == "/memory") return Response(200, std::to_string(memory));
+    if (p == "/stored") {
+      auto v = ctx().storage().get("n");
+      return Response(200, v ? std::to_string(v->as_int()) : "none");
+    }
+    if (p == "/sleep") {  // stands in for an outbound fetch: opens the input gate
+      ctx().sim().sleep_for(1s);
+      return Response(200, "slept");
+    }
+    if (p == "/bcw-sleep") {
+      ctx().block_concurrency_while([&] { ctx().sim().sleep_for(1s); });
+      return Response(200, "bcw");
+    }
+    if (p == "/bcw-throw") {
+      ctx().block_concurrency_while([&] { throw std::runtime_error("nope"); });
+      return Response(200, "unreachable");
+    }
+    if (p == "/bcw-forever") {
+      ctx().block_concurrency_while([&] { ctx().sim().sleep_for(1h); });
+      return Response(200, "unreachable");
+    }
+    if (p == "/throw") throw std::runtime_error("app error");
+    if (p == "/two-puts") {
+      ctx().storage().put("a", KvValue(int64_t{1}));
+      ctx().storage().put("b", KvValue(int64_t{1}));
+      return Response(200, "ok");
+    }
+    return Response(404, "no route");
+  }
+};
+
+struct Fixture {
+  Simulator sim;
+  DurableObjectNamespace ns;
+  explicit Fixture(DurableObjectOptions o = {})
+      : sim(SimOptions{}), ns(sim, "COUNTER", [](DurableObjectState& c) { return std::make_unique<Counter>(c); }, o) {
+    Counter::constructed = 0;
+  }
+  Request req(std::string path) {
+    Request r;
+    r.url = "https://do" + path;
+    return r;
+  }
+};
+
+TEST(DurableObjectId, FromNameIsDeterministicAnd64HexDigits_D10) {
+  Fixture f;
+  auto a = f.ns.id_from_name("main"), b = f.ns.id_from_name("main"), c = f.ns.id_from_name("other");
+  EXPECT_EQ(a.hex(), b.hex());
+  EXPECT_NE(a.hex(), c.hex());
+  EXPECT_EQ(a.hex().size(), 64u);
+  EXPECT_EQ(a.hex().find_first_not_of("0123456789abcdef"), std::string::npos);
+  Simulator sim2;
+  DurableObjectNamespace other(sim2, "OTHER", [](DurableObjectState& st) { return std::make_unique<Counter>(st); }, {});
+  EXPECT_NE(other.id_from_name("main").hex(), a.hex()) << "ids are per namespace";
+}
+
+TEST(DurableObjectId, FromStringRejectsMalformedAndForeignIds_D10) {
+  Fixture f;
+  auto a = f.ns.id_from_name("main");
+  EXPECT_EQ(f.ns.id_from_string(a.hex()).hex(), a.hex());
+  EXPECT_THROW(f.ns.id_from_string(a.hex().substr(1)), std::invalid_argument);
+  std::string upper = a.hex();
+  upper[0] = 'A';
+  EXPECT_THROW(f.ns.id_from_string(upper), std::invalid_argument);
+  EXPECT_THROW(f.ns.id_from_string(std::string(64, 'g')), std::invalid_argument);
+  Simulator sim2;
+  DurableObjectNamespace other(sim2, "OTHER", [](DurableObjectState& st) { return std::make_unique<Counter>(st); }, {});
+  try {
+    f.ns.id_from_string(other.id_from_name("main").hex());
+    FAIL() << "a foreign id was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("another namespace"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DurableObjectId, UniqueIdsDifferAndFollowTheSeed) {
+  Fixture f1, f2;
+  auto a = f1.ns.new_unique_id(), b = f1.ns.new_unique_id();
+  EXPECT_NE(a.hex(), b.hex());
+  EXPECT_EQ(f2.ns.new_unique_id().hex(), a.hex());
+  EXPECT_EQ(f1.ns.id_from_string(a.hex()).hex(), a.hex());
+}
+
+TEST(DurableObject, StubCreatesNothingUntilTheFirstRequest_S3) {
+  Fixture f;
+  auto stub = f.ns.get_by_name("main");
+  EXPECT_EQ(f.ns.find_host(stub.id()), nullptr);
+  EXPECT_EQ(Counter::constructed, 0);
+  std::string body;
+  f.sim.spawn("client", [&] { body = stub.fetch(f.req("/inc")).body; });
+  f.sim.run();
+  EXPECT_EQ(body, "1");
+  EXPECT_EQ(Counter::constructed, 1);
+}
+
+TEST(DurableObject, OneLiveInstancePerId_S3) {
+  Fixture f;
+  std::string mem;
+  f.sim.spawn("client", [&] {
+    f.ns.get_by_name("main").fetch(f.req("/inc"));
+    f.ns.get(f.ns.id_from_name("main")).fetch(f.req("/inc"));
+    mem = f.ns.get_by_name("main").fetch(f.req("/memory")).body;
+  });
+  f.sim.run();
+  EXPECT_EQ(mem, "2");
+  EXPECT_EQ(Counter::constructed, 1);
+}
+
+TEST(DurableObject, ReplyWaitsForTheWriteToBeDurable_OutputGate_S4_4) {
+  DurableObjectOptions o;
+  o.durability_latency = 5ms;
+  Fixture f(o);
+  Time write_reply, read_reply;
+  f.sim.spawn("client", [&] {
+    f.ns.get_by_name("main").fetch(f.req("/inc"));
+    write_reply = f.sim.now();
+    f.ns.get_by_name("main").fetch(f.req("/stored"));
+    read_reply = f.sim.now();
+  });
+  f.sim.run();
+  EXPECT_EQ(write_reply.ns, Duration(5ms).ns);
+  EXPECT_EQ(read_reply.ns, Duration(5ms).ns) << "a read-only reply is not held";
+}
+
+TEST(DurableObject, CrashBeforeDurableLosesWriteAndReply_S8_item22) {
+  DurableObjectOptions o;
+  o.durability_latency = 5ms;
+  Fixture f(o);
+  std::string error;
+  bool replied = false;
+  f.sim.spawn("client", [&] {
+    try {
+      f.ns.get_by_name("main").fetch(f.req("/inc"));
+      replied = true;
+    } catch (const DurableObjectError& e) {
+      error = e.what();
+    }
+  });
+  f.sim.call_at(Time::zero() + 3ms, [&] { f.ns.host(f.ns.id_from_name("main")).crash("machine failure"); });
+  std::string stored;
+  f.sim.spawn("checker", [&] {
+    f.sim.sleep_for(10ms);
+    stored = f.ns.get_by_name("main").fetch(f.req("/stored")).body;
+  });
+  f.sim.run();
+  EXPECT_FALSE(replied);
+  EXPECT_EQ(error, "machine failure");
+  EXPECT_EQ(stored, "none") << "the unconfirmed write is gone with its reply";
+}
+
+TEST(DurableObject, CrashAfterDurableKeepsWriteAndReply_S8_item22) {
+  DurableObjectOptions o;
+  o.durability_latency = 5ms;
+  Fixture f(o);
+  bool replied = false;
+  f.sim.spawn("client", [&] {
+    f.ns.get_by_name("main").fetch(f.req("/inc"));
+    replied = true;
+  });
+  f.sim.call_at(Time::zero() + 6ms, [&] { f.ns.host(f.ns.id_from_name("main")).crash("machine failure"); });
+  std::string stored;
+  f.sim.spawn("checker", [&] {
+    f.sim.sleep_for(10ms);
+    stored = f.ns.get_by_name("main").fetch(f.req("/stored")).body;
+  });
+  f.sim.run();
+  EXPECT_TRUE(replied);
+  EXPECT_EQ(stored, "1");
+}
+
+TEST(DurableObject, CoalescedWritesAreAllOrNothing_S8_item21) {
+  for (int64_t crash_ms : {1, 3}) {
+    DurableObjectOptions o;
+    o.durability_latency = 2ms;
+    Fixture f(o);
+    f.sim.spawn("client", [&] {
+      try {
+        f.ns.get_by_name("main").fetch(f.req("/two-puts"));
+      } catch (const DurableObjectError&) {
+      }
+    });
+    f.sim.call_at(Time::zero() + Duration::millis(crash_ms), [&] { f.ns.host(f.ns.id_from_name("main")).crash("crash"); });
+    f.sim.run();
+    ObjectStorage& s = f.ns.host(f.ns.id_from_name("main")).storage();
+    EXPECT_EQ(s.get("a").has_value(), s.get("b").has_value()) << "crash at " << crash_ms << "ms";
+    EXPECT_EQ(s.get("a").has_value(), crash_ms == 3);
+  }
+}
+
+TEST(DurableObject, RequestsInterleaveAcrossOutboundWaits_S4_4) {
+  Fixture f;
+  std::vector<std::pair<std::string, int64_t>> done;
+  f.sim.spawn("slow", [&] {
+    f.ns.get_by_name("main").fetch(f.req("/sleep"));
+    done.emplace_back("slow", f.sim.now().ns);
+  });
+  f.sim.spawn("fast", [&] {
+    f.sim.sleep_for(100ms);
+    f.ns.get_by_name("main").fetch(f.req("/memory"));
+    done.emplace_back("fast", f.sim.now().ns);
+  });
+  f.sim.run();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0], std::make_pair(std::string("fast"), Duration(100ms).ns));
+  EXPECT_EQ(done[1], std::make_pair(std::string("slow"), Duration(1s).ns));
+}
+
+TEST(DurableObject, BlockConcurrencyWhileHoldsOtherRequests_D8) {
+  Fixture f;
+  int64_t fast_done = -1;
+  f.sim.spawn("slow", [&] { f.ns.get_by_name("main").fetch(f.req("/bcw-sleep")); });
+  f.sim.spawn("fast", [&] {
+    f.sim.sleep_for(100ms);
+    f.ns.get_by_name("main").fetch(f.req("/memory"));
+    fast_done = f.sim.now().ns;
+  });
+  f.sim.run();
+  EXPECT_EQ(fast_done, Duration(1s).ns);
+}
+
+TEST(DurableObject, BlockConcurrencyWhileThrowResetsTheObject_D8_S8_item25) {
+  Fixture f;
+  std::string error, memory, stored;
+  f.sim.spawn("client", [&] {
+    auto stub = f.ns.get_by_name("main");
+    stub.fetch(f.req("/inc"));
+    try {
+      stub.fetch(f.req("/bcw-throw"));
+    } catch (const DurableObjectError& e) {
+      error = e.what();
+    }
+    memory = stub.fetch(f.req("/memory")).body;
+    stored = stub.fetch(f.req("/stored")).body;
+  });
+  f.sim.run();
+  EXPECT_NE(error.find("blockConcurrencyWhile"), std::string::npos) << error;
+  EXPECT_EQ(memory, "0") << "in-memory state is gone";
+  EXPECT_EQ(stored, "1") << "storage survives a reset";
+  EXPECT_EQ(Counter::constructed, 2);
+}
+
+TEST(DurableObject, BlockConcurrencyWhileOverrunResetsAt30s_D8) {
+  Fixture f;
+  int64_t failed_at = -1;
+  f.sim.spawn("client", [&] {
+    try {
+      f.ns.get_by_name("main").fetch(f.req("/bcw-forever"));
+    } catch (const DurableObjectError&) {
+      failed_at = f.sim.now().ns;
+    }
+  });
+  f.sim.run();
+  EXPECT_EQ(failed_at, Duration(30s).ns);
+}
+
+TEST(DurableObject, AppExceptionReachesCallerWithoutReset) {
+  Fixture f;
+  std::string error;
+  f.sim.spawn("client", [&] {
+    auto stub = f.ns.get_by_name("main");
+    stub.fetch(f.req("/inc"));
+    try {
+      stub.fetch(f.req("/throw"));
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    EXPECT_EQ(stub.fetch(f.req("/memory")).body, "1");
+  });
+  f.sim.run();
+  EXPECT_EQ(error, "app error");
+  EXPECT_EQ(Counter::constructed, 1);
+}
+
+TEST(DurableObject, IdleObjectIsEvictedAndReconstructed_D7) {
+  Fixture f;
+  std::string before, after;
+  f.sim.spawn("client", [&] {
+    auto stub = f.ns.get_by_name("main");
+    stub.fetch(f.req("/inc"));
+    f.sim.sleep_for(5s);
+    before = stub.fetch(f.req("/memory")).body;
+    f.sim.sleep_for(11s);
+    after = stub.fetch(f.req("/memory")).body;
+    EXPECT_EQ(stub.fetch(f.req("/stored")).body, "1");
+  });
+  f.sim.run();
+  EXPECT_EQ(before, "1");
+  EXPECT_EQ(after, "0");
+  EXPECT_EQ(Counter::constructed, 2);
+}
+
+TEST(DurableObject, FailedCommitResetsAndLosesTheWrite) {
+  Fixture f;
+  std::string error;
+  f.sim.spawn("client", [&] {
+    auto stub = f.ns.get_by_name("main");
+    f.ns.host(stub.id()).fail_next_commit();
+    try {
+      stub.fetch(f.req("/inc"));
+    } catch (const DurableObjectError& e) {
+      error = e.what();
+    }
+    EXPECT_EQ(stub.fetch(f.req("/stored")).body, "none");
+  });
+  f.sim.run();
+  EXPECT_NE(error.find("Internal error in Durable Object storage write"), std::string::npos);
+}
+
+TEST(DurableObject, RpcCallReturnsValue) {
+  Fixture f;
+  int got = 0;
+  f.sim.spawn("client", [&] {
+    auto stub = f.ns.get_by_name("main");
+    stub.fetch(f.req("/inc"));
+    got = stub.call<Counter>([](Counter& c) { return c.memory * 10; });
+  });
+  f.sim.run();
+  EXPECT_EQ(got, 10);
+}
+
+// --- alarms -----------------------------------------------------------------------------------------
+
+struct Alarmed : DurableObject {
+  static inline std::vector<std::pair<int64_t, AlarmInfo>> fired;
+  static inline int fail_times = 0;
+  explicit Alarmed(DurableObjectState& c) : DurableObject(c) {}
+  Response fetch(const Request& req) override {
+    if (req.path() == "/set") ctx().set_alarm(ctx().sim().now() + 5s);
+    if (req.path() == "/set-past") ctx().set_alarm(Time::zero());
+    if (req.path() == "/set-twice") {
+      ctx().set_alarm(ctx().sim().now() + 5s);
+      ctx().set_alarm(ctx().sim().now() + 7s);
+    }
+    if (req.path() == "/delete") ctx().delete_alarm();
+    if (req.path() == "/delete-all") ctx().delete_all();
+    auto a = ctx().get_alarm();
+    return Response(200, a ? std::to_string(a->ns) : "none");
+  }
+  void alarm(const AlarmInfo& info) override {
+    fired.emplace_back(ctx().sim().now().ns, info);
+    if (fail_times > 0) {
+      --fail_times;
+      throw std::runtime_error("alarm failed");
+    }
+  }
+};
+
+struct AlarmFixture {
+  Simulator sim;
+  DurableObjectNamespace ns;
+  explicit AlarmFixture(DurableObjectOptions o = {})
+      : ns(sim, "ALARMED", [](DurableObjectState& c) { return std::make_unique<Alarmed>(c); }, o) {
+    Alarmed::fired.clear();
+    Alarmed::fail_times = 0;
+  }
+  std::string call(std::string path) {
+    Request r;
+    r.url = "https://do" + path;
+    return ns.get_by_name("a").fetch(r).body;
+  }
+};
+
+TEST(DurableObjectAlarm, FiresAtItsTimeAndCountsAsSetUntilThen_D5a) {
+  AlarmFixture f;
+  std::string before, after;
+  f.sim.spawn("client", [&] {
+    f.call("/set");
+    before = f.call("/get");
+    f.sim.sleep_for(6s);
+    after = f.call("/get");
+  });
+  f.sim.run();
+  ASSERT_EQ(Alarmed::fired.size(), 1u);
+  EXPECT_EQ(Alarmed::fired[0].first, Duration(5s).ns);
+  EXPECT_FALSE(Alarmed::fired[0].second.is_retry);
+  EXPECT_EQ(before, std::to_string(Duration(5s).ns));
+  EXPECT_EQ(after, "none");
+}
+
+TEST(DurableObjectAlarm, SetReplacesAndPastFiresAsap_S8_item26) {
+  AlarmFixture f;
+  f.sim.spawn("client", [&] { f.call("/set-twice"); });
+  f.sim.run();
+  ASSERT_EQ(Alarmed::fired.size(), 1u);
+  EXPECT_EQ(Alarmed::fired[0].first, Duration(7s).ns);
+  AlarmFixture g;
+  g.sim.spawn("client", [&] {
+    g.sim.sleep_for(1s);
+    g.call("/set-past");
+  });
+  g.sim.run();
+  ASSERT_EQ(Alarmed::fired.size(), 1u);
+  EXPECT_EQ(Alarmed::fired[0].first, Duration(1s).ns);
+}
+
+TEST(DurableObjectAlarm, DeleteCancels) {
+  AlarmFixture f;
+  f.sim.spawn("client", [&] {
+    f.call("/set");
+    f.call("/delete");
+  });
+  f.sim.run();
+  EXPECT_TRUE(Alarmed::fired.empty());
+}
+
+TEST(DurableObjectAlarm, RetriesWithDoublingBackoffThenGivesUp_D6) {
+  AlarmFixture f;
+  Alarmed::fail_times = 100;
+  f.sim.spawn("client", [&] { f.call("/set"); });
+  f.sim.run();
+  // First attempt at 5 s, then 6 retries after 2, 4, 8, 16, 32, 64 s (D6).
+  std::vector<int64_t> want_s = {5, 7, 11, 19, 35, 67, 131};
+  ASSERT_EQ(Alarmed::fired.size(), want_s.size());
+  for (size_t i = 0; i < want_s.size(); ++i) {
+    EXPECT_EQ(Alarmed::fired[i].first, Duration::seconds(want_s[i]).ns) << i;
+    EXPECT_EQ(Alarmed::fired[i].second.retry_count, static_cast<int>(i));
+    EXPECT_EQ(Alarmed::fired[i].second.is_retry, i > 0);
+  }
+}
+
+TEST(DurableObjectAlarm, RetryStopsOnSuccess_D6) {
+  AlarmFixture f;
+  Alarmed::fail_times = 2;
+  f.sim.spawn("client", [&] { f.call("/set"); });
+  f.sim.run();
+  ASSERT_EQ(Alarmed::fired.size(), 3u);
+  EXPECT_EQ(Alarmed::fired[2].first, Duration(11s).ns);
+}
+
+TEST(DurableObjectAlarm, DeleteAllDeletesAlarmPerCompatibilityDate_D5_S8_item27) {
+  for (bool deletes : {true, false}) {
+    DurableObjectOptions o;
+    o.delete_all_deletes_alarm = deletes;
+    AlarmFixture f(o);
+    f.sim.spawn("client", [&] {
+      f.call("/set");
+      f.call("/delete-all");
+    });
+    f.sim.run();
+    EXPECT_EQ(Alarmed::fired.size(), deletes ? 0u : 1u);
+  }
+}
+
+TEST(DurableObject, SameSeedSameTraceHash) {
+  auto run = [] {
+    DurableObjectOptions o;
+    Fixture f(o);
+    for (int c = 0; c < 5; ++c)
+      f.sim.spawn("client", [&, c] {
+        Random r = f.sim.random("client" + std::to_string(c));
+        for (int i = 0; i < 20; ++i) {
+          f.sim.sleep_for(Duration::millis(r.uniform_int(0, 3)));
+          f.ns.get_by_name(c % 2 ? "a" : "b").fetch(f.req(i % 3 ? "/inc" : "/sleep"));
+        }
+      });
+    f.sim.call_at(Time::zero() + 7ms, [&] { f.ns.host(f.ns.id_from_name("a")).crash("crash"); });
+    f.sim.run();
+    return f.sim.trace_hash();
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace

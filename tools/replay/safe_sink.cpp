@@ -1,0 +1,264 @@
+#include "tools/replay/safe_sink.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "sim/trace_file.h"
+#include "tools/replay/cli_common.h"
+
+namespace cfsim::cli {
+
+namespace {
+
+// Sinks the fatal-signal handler flushes. A handful is plenty: one run writes one trace.
+constexpr int kMaxSinks = 8;
+std::atomic<SafeJsonlSink*> g_sinks[kMaxSinks];
+
+constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+struct sigaction g_previous[NSIG];
+
+bool write_all(int fd, const char* p, size_t n) noexcept {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void on_fatal_signal(int sig, siginfo_t* info, void*) {
+  for (auto& slot : g_sinks)
+    if (SafeJsonlSink* s = slot.exchange(nullptr)) s->emergency_flush();
+  // Hand the signal to whoever had it before (the default action, or a sanitizer's report). A fault
+  // raised by an instruction recurs when we return; one sent by raise()/abort() is sent again.
+  sigaction(sig, &g_previous[sig], nullptr);
+  if (info == nullptr || info->si_code <= 0) raise(sig);
+}
+
+void install_handlers_once() {
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
+  // An alternate stack, so that a stack overflow (a fiber hitting its guard page) still runs the
+  // handler. Keep one that is already there (a sanitizer's).
+  stack_t current{};
+  if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
+    static char alt_stack[1 << 16];
+    stack_t ss{};
+    ss.ss_sp = alt_stack;
+    ss.ss_size = sizeof alt_stack;
+    sigaltstack(&ss, nullptr);
+  }
+  for (int sig : kFatalSignals) {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, &g_previous[sig]);
+  }
+}
+
+}  // namespace
+
+SafeJsonlSink::SafeJsonlSink(std::string path, bool defer_rename)
+    : path_(std::move(path)), tmp_(fmt::format("{}.{}.tmp", path_, ::getpid())), defer_rename_(defer_rename),
+      buf_(new char[kBufferBytes]) {
+  make_parent_dirs(path_);
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw UsageError(fmt::format("cannot create trace file '{}': {}", tmp_, std::strerror(errno)));
+  install_handlers_once();
+  for (auto& slot : g_sinks) {
+    SafeJsonlSink* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, this)) break;
+  }
+}
+
+SafeJsonlSink::~SafeJsonlSink() {
+  finish(nullptr);
+  if (!closed_ || !defer_rename_) return;
+  // Closed but neither committed nor discarded: keep it (a failing path that forgot is safer kept).
+  commit();
+}
+
+void SafeJsonlSink::append(const std::string& bytes) {
+  if (fd_ < 0) return;
+  size_t used = used_.load(std::memory_order_relaxed);
+  if (used + bytes.size() > kBufferBytes) {
+    flush_buffer();
+    used = 0;
+  }
+  if (bytes.size() > kBufferBytes) {  // a record larger than the buffer goes straight out
+    write_all(fd_, bytes.data(), bytes.size());
+    return;
+  }
+  std::memcpy(buf_.get() + used, bytes.data(), bytes.size());
+  // Publish the new length only once the whole line is in place: the handler writes [0, used_).
+  std::atomic_signal_fence(std::memory_order_release);
+  used_.store(used + bytes.size(), std::memory_order_relaxed);
+}
+
+void SafeJsonlSink::flush_buffer() {
+  size_t used = used_.load(std::memory_order_relaxed);
+  if (used == 0 || fd_ < 0) return;
+  write_all(fd_, buf_.get(), used);
+  used_.store(0, std::memory_order_relaxed);
+}
+
+void SafeJsonlSink::write(const Record& r) {
+  std::string line = record_to_json(r);
+  line += '\n';
+  append(line);
+  ++records_;
+}
+
+void SafeJsonlSink::close(uint64_t hash, uint64_t records) {
+  nlohmann::ordered_json footer;
+  footer["end"] = {{"hash", hash_hex(hash)}, {"records", records}};
+  std::string line = footer.dump() + "\n";
+  finish(&line);
+}
+
+void SafeJsonlSink::finish(const std::string* footer) {
+  if (fd_ < 0) return;
+  for (auto& slot : g_sinks) {
+    SafeJsonlSink* expected = this;
+    slot.compare_exchange_strong(expected, nullptr);
+  }
+  if (footer) append(*footer);
+  flush_buffer();
+  ::close(fd_);
+  fd_ = -1;
+  closed_ = true;
+  if (!defer_rename_ || !footer) std::rename(tmp_.c_str(), path_.c_str());
+}
+
+void SafeJsonlSink::commit() {
+  if (fd_ >= 0 || !defer_rename_) return;
+  std::rename(tmp_.c_str(), path_.c_str());
+  defer_rename_ = false;
+}
+
+void SafeJsonlSink::discard() {
+  if (fd_ >= 0) {
+    for (auto& slot : g_sinks) {
+      SafeJsonlSink* expected = this;
+      slot.compare_exchange_strong(expected, nullptr);
+    }
+    ::close(fd_);
+    fd_ = -1;
+  }
+  std::remove(tmp_.c_str());
+  defer_rename_ = false;
+  closed_ = false;
+}
+
+void SafeJsonlSink::emergency_flush() noexcept {
+  if (fd_ < 0) return;
+  size_t used = used_.load(std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_acquire);
+  write_all(fd_, buf_.get(), used);
+  ::close(fd_);
+  fd_ = -1;
+  ::rename(tmp_.c_str(), path_.c_str());
+}
+
+// --- the test hook ----------------------------------------------------------------------------------
+
+namespace {
+class CrashAtRecordSink : public TraceSink {
+ public:
+  explicit CrashAtRecordSink(uint64_t at) : at_(at) {}
+  void write(const Record& r) override {
+    if (r.index == at_) std::abort();
+  }
+
+ private:
+  uint64_t at_;
+};
+}  // namespace
+
+std::shared_ptr<TraceSink> test_crash_sink_for(uint64_t seed) {
+  const char* spec = std::getenv("CFSIM_TEST_CRASH");
+  if (!spec) return nullptr;
+  std::string_view s(spec);
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos) throw UsageError("CFSIM_TEST_CRASH must be SEED:RECORD");
+  if (parse_u64(s.substr(0, colon), "CFSIM_TEST_CRASH seed") != seed) return nullptr;
+  return std::make_shared<CrashAtRecordSink>(parse_u64(s.substr(colon + 1), "CFSIM_TEST_CRASH record"));
+}
+
+// --- child processes ---------------------------------------------------------------------------------
+
+std::string ChildStatus::describe() const {
+  if (!signaled) return fmt::format("exit code {}", exit_code);
+  const char* name = strsignal(signal);
+  return fmt::format("signal {} ({})", signal, name ? name : "unknown");
+}
+
+ChildStatus wait_child(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ChildStatus{false, 127, 0};
+  }
+  ChildStatus cs;
+  if (WIFSIGNALED(status)) {
+    cs.signaled = true;
+    cs.signal = WTERMSIG(status);
+  } else {
+    cs.exit_code = WEXITSTATUS(status);
+  }
+  return cs;
+}
+
+namespace {
+void flush_all() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+}
+
+[[noreturn]] void child_exit(int code) {
+  flush_all();
+  std::exit(code);
+}
+}  // namespace
+
+ChildStatus run_in_child(const std::function<int()>& body) {
+  flush_all();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork failed: {}", std::strerror(errno)));
+  if (pid == 0) child_exit(body());
+  return wait_child(pid);
+}
+
+Child spawn_child(const std::function<int()>& body) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe failed: {}", std::strerror(errno)));
+  flush_all();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork failed: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[1]);
+    child_exit(body());
+  }
+  ::close(fds[1]);
+  return Child{pid, fds[0]};
+}
+
+}  // namespace cfsim::cli

@@ -1,0 +1,152 @@
+#include "tools/replay/timeline.h"
+
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+#include "tools/replay/actors.h"
+#include "tools/replay/cli_common.h"
+
+namespace cfsim::cli {
+
+size_t terminal_width() {
+  winsize ws{};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    long v = std::strtol(c, &end, 10);
+    if (end && *end == '\0' && v >= 40 && v <= 1000) return static_cast<size_t>(v);
+  }
+  return 120;
+}
+
+std::string fields_text(const Record& r) {
+  std::string out;
+  for (const auto& [k, v] : r.fields) {
+    if (!out.empty()) out += ' ';
+    std::string text = value_text(v);
+    if (std::holds_alternative<std::string>(v) && (text.empty() || text.find_first_of(" \t\"=") != std::string::npos))
+      text = fmt::format("\"{}\"", text);
+    out += k + "=" + text;
+  }
+  return out;
+}
+
+namespace {
+
+bool is_scheduling(const Record& r) { return r.category == "sched" && r.name == "resume"; }
+
+std::string span_key(const Record& r) { return r.category + '/' + r.name + '/' + r.field_text("id"); }
+
+// What a line says about a record (without its actor).
+std::string line_text(const Record& r, std::map<std::string, std::vector<Time>>& open_spans) {
+  const bool fiber_life = r.category == "fiber" && r.name == "life";
+  if (r.phase == Phase::begin) {
+    open_spans[span_key(r)].push_back(r.time);
+    if (fiber_life) return fmt::format("started (fiber {})", r.field_text("id"));
+    return fmt::format("begin {}.{} {}", r.category, r.name, fields_text(r));
+  }
+  std::string lasted;
+  if (r.phase == Phase::end) {
+    auto it = open_spans.find(span_key(r));
+    if (it != open_spans.end() && !it->second.empty()) {
+      lasted = " after " + human_duration(r.time - it->second.back());
+      it->second.pop_back();
+    }
+    if (fiber_life) return fmt::format("ended: {}{}", r.field_text("status"), lasted);
+    return fmt::format("end {}.{}{} {}", r.category, r.name, lasted, fields_text(r));
+  }
+  if (r.category == "fiber" && r.name == "kill") return "killed";
+  if (r.category == "meta" && r.name == "header")
+    return fmt::format("run of {} seed {} (faults {})", r.field_text("scenario"), r.field_text("seed"), r.field_text("faults"));
+  std::string f = fields_text(r);
+  return fmt::format("{}.{}{}{}", r.category, r.name, f.empty() ? "" : " ", f);
+}
+
+}  // namespace
+
+std::string render_timeline(std::span<const Record> records, const TimelineOptions& options) {
+  // Which records to show, and whose each is.
+  ActorMap actors;
+  std::vector<std::pair<const Record*, std::string>> shown;
+  for (const Record& r : records) {
+    std::string a = actors.actor_of(r);
+    if (!options.scheduling && is_scheduling(r)) continue;
+    shown.emplace_back(&r, std::move(a));
+  }
+  if (shown.empty()) return "(the trace holds no records to show)\n";
+
+  // Columns: actors in order of first appearance, the kernel first; grouped by family if too many.
+  std::vector<std::string> actor_order;
+  std::map<std::string, bool> seen;
+  for (const auto& [r, a] : shown)
+    if (!seen[a]) {
+      seen[a] = true;
+      actor_order.push_back(a);
+    }
+  std::stable_partition(actor_order.begin(), actor_order.end(), [](const std::string& a) { return a == "kernel"; });
+  const bool grouped = actor_order.size() > options.max_columns;
+  std::vector<std::string> columns;
+  std::map<std::string, size_t> column_of_actor;
+  {
+    std::map<std::string, size_t> column_of_key;
+    for (const auto& a : actor_order) {
+      std::string key = grouped ? name_family(a) : a;
+      auto it = column_of_key.find(key);
+      if (it == column_of_key.end()) {
+        size_t index = columns.size();
+        if (index >= options.max_columns) {
+          index = options.max_columns - 1;  // the last column takes everything beyond
+          columns[index] = "(others)";
+        } else {
+          columns.push_back(key);
+        }
+        it = column_of_key.emplace(key, index).first;
+      }
+      column_of_actor[a] = it->second;
+    }
+  }
+
+  size_t time_w = 4;
+  for (const auto& [r, a] : shown) time_w = std::max(time_w, format_time(r->time).size());
+  time_w += 2;
+  const size_t col_w = std::max<size_t>(14, (options.width_chars > time_w ? options.width_chars - time_w : 0) / columns.size());
+
+  std::string out;
+  auto cell = [&](std::string text, size_t width) {
+    if (text.size() > width - 1) text = text.substr(0, width - 2) + "~";
+    return fmt::format("{:<{}}", text, width);
+  };
+  out += fmt::format("{:<{}}", "time", time_w);
+  for (const auto& c : columns) out += cell(c, col_w);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  out += '\n';
+  out += std::string(std::min<size_t>(options.width_chars, time_w + col_w * columns.size()), '-') + '\n';
+
+  std::map<std::string, std::vector<Time>> open_spans;
+  Time previous = shown.front().first->time;
+  for (const auto& [r, a] : shown) {
+    if (r->time - previous >= options.gap_line_after) {
+      out += fmt::format("{:<{}}... {} pass ...\n", "", time_w, human_duration(r->time - previous));
+    }
+    previous = r->time;
+    size_t col = column_of_actor[a];
+    std::string line = fmt::format("{:<{}}", format_time(r->time), time_w);
+    for (size_t i = 0; i < col; ++i) line += fmt::format("{:<{}}", "|", col_w);
+    std::string text = line_text(*r, open_spans);
+    // A record in another actor's column (a fiber's start, a storage write) says who did it.
+    std::string recorder = r->fiber == 0 ? "" : r->fiber_name.empty() ? fmt::format("fiber {}", r->fiber) : r->fiber_name;
+    if (!recorder.empty() && recorder != a) text += " (by " + recorder + ")";
+    if (grouped && columns[col] != a) text = a + ": " + text;
+    line += text;
+    out += line + '\n';
+  }
+  return out;
+}
+
+}  // namespace cfsim::cli
