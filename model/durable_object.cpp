@@ -393,4 +393,22 @@ void ObjectHost::alarm_failed() {
   schedule_alarm_event(*alarm_time_);
 }
 
+// --- fault verbs ------------------------------------------------------------------------------------
+
+void register_durable_object_faults(FaultInjector& faults, std::vector<DurableObjectNamespace*> namespaces) {
+  auto resolve = [namespaces](const FaultAction& a) -> ObjectHost& {
+    size_t slash = a.target.find('/');
+    std::string ns_name = a.target.substr(0, slash);
+    for (DurableObjectNamespace* ns : namespaces)
+      if (slash != std::string::npos && ns->name() == ns_name) return ns->host(ns->id_from_name(a.target.substr(slash + 1)));
+    throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace", a.verb, a.target));
+  };
+  faults.on("do-reset", [resolve](const FaultAction& a) { resolve(a).reset("Durable Object reset (fault injected)"); });
+  faults.on("do-crash", [resolve](const FaultAction& a) { resolve(a).crash("Durable Object's machine crashed (fault injected)"); });
+  faults.on("do-fail-commit", [resolve](const FaultAction& a) { resolve(a).fail_next_commit(); });
+  faults.on("do-delay-durability", [resolve](const FaultAction& a) {
+    resolve(a).delay_next_commit(Duration::millis(a.arg_int("extra_ms", 100)));
+  });
+}
+
 }  // namespace cfsim

@@ -259,6 +259,15 @@ class ObjectHost {
   bool idle_armed_ = false;
 };
 
+// Registers the Durable Object fault verbs on an injector. A target names an object as
+// "NAMESPACE/name" (the object id_from_name(name) of that namespace):
+//   do-reset TARGET                      isolate reset: in-memory state lost, requests in flight fail
+//   do-crash TARGET                      machine crash: also loses unconfirmed writes and held replies
+//   do-fail-commit TARGET                the next storage commit fails (reset + loss)
+//   do-delay-durability TARGET extra_ms=N   the next storage round trip takes N ms longer
+// A target naming an unknown namespace is an error when the action fires (FaultPlanError).
+void register_durable_object_faults(FaultInjector& faults, std::vector<DurableObjectNamespace*> namespaces);
+
 template <class T, class F>
 auto DurableObjectStub::call(F&& fn) -> decltype(fn(std::declval<T&>())) {
   using R = decltype(fn(std::declval<T&>()));

@@ -7,6 +7,7 @@ namespace cfsim {
 const std::vector<Scenario>& all_scenarios() {
   static const std::vector<Scenario> list = [] {
     std::vector<Scenario> v = {
+        do_counter_scenario(),
         kernel_pipeline_scenario(),
         kernel_race_scenario(),
     };

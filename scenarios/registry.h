@@ -6,6 +6,7 @@
 
 namespace cfsim {
 
+Scenario do_counter_scenario();
 Scenario kernel_pipeline_scenario();
 Scenario kernel_race_scenario();
 

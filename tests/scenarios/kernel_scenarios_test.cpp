@@ -80,3 +80,40 @@ TEST(KernelScenarios, ClosestNamesForTypos) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(DoCounterScenario, AcknowledgedIncrementsSurviveSwarmFaults) {
+  int crashes = 0, failed_runs = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    ScenarioResult r = run("do-counter", seed, FaultMode::swarm);
+    EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
+    failed_runs += !r.passed;
+    for (const auto& a : r.plan.actions) crashes += a.verb == "do-crash" || a.verb == "do-fail-commit";
+  }
+  EXPECT_GT(crashes, 0) << "swarm never drew a crash: the test would prove nothing";
+}
+
+TEST(DoCounterScenario, AnExplicitCrashFailsRequestsButLosesNothingAcknowledged) {
+  FaultPlan plan;
+  for (int ms : {100, 300, 700})
+    for (int k = 0; k < 3; ++k) plan.add({Time::zero() + Duration::millis(ms), "do-crash", "COUNTER/c" + std::to_string(k), {}});
+  ScenarioOptions o;
+  o.faults = FaultMode::plan;
+  o.plan = plan;
+  ScenarioResult r = find_scenario("do-counter")->run(o);
+  EXPECT_TRUE(r.passed) << r.failure;
+  ASSERT_EQ(r.report.size(), 2u);
+  EXPECT_EQ(r.report[1].find("0 requests failed"), std::string::npos) << "the crashes should fail some requests: " << r.report[1];
+}
+
+TEST(DoCounterScenario, UnknownTargetIsAClearError) {
+  FaultPlan plan;
+  plan.add({Time::zero() + Duration::millis(1), "do-crash", "NOPE/c0", {}});
+  ScenarioOptions o;
+  o.faults = FaultMode::plan;
+  o.plan = plan;
+  EXPECT_THROW(find_scenario("do-counter")->run(o), FaultPlanError);
+}
+
+}  // namespace
