@@ -142,6 +142,9 @@ void DurableObjectState::abort(const std::string& reason) {
 // --- stub -----------------------------------------------------------------------------------------------
 
 void DurableObjectStub::deliver(const char* kind, std::string detail, std::function<void(DurableObject&)> work) {
+  // A request sent from inside another object is an outgoing message of that object: the output
+  // gate holds it until the sender's earlier writes are durable (D11).
+  if (auto* sender = static_cast<ObjectHost*>(ns_->sim_.fiber_context())) sender->wait_output_gate();
   auto done = std::make_shared<Promise<bool>>(ns_->sim_, "durable object reply");
   ns_->host(id_).run_request(kind, detail, std::move(work), done);
   done->future().get();  // rethrows what the object threw, or the reset's DurableObjectError
@@ -161,7 +164,7 @@ ObjectHost::ObjectHost(DurableObjectNamespace& ns, DurableObjectId id)
       sim_(ns.sim_),
       id_(std::move(id)),
       label_(fmt::format("{}/{}", ns.name(), id_.label())),
-      storage_(ns.options_.backend, StorageOptions{}, &ns.sim_, label_),
+      storage_(ns.options_.backend, ns.options_.storage, &ns.sim_, label_),
       state_(*this),
       gate_waiters_(ns.sim_),
       durable_waiters_(ns.sim_) {}
@@ -182,6 +185,7 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
   FiberHandle f = sim_.spawn(std::move(fiber_name), [this, kind, detail, work = std::move(work), done] {
     const uint32_t me = sim_.current().id();
     sim_.set_suspend_hook([this] { close_batch(); });
+    sim_.set_fiber_context(this);
     sim_.record_begin("do", "request", {{"id", me}, {"object", label_}, {"kind", kind}, {"detail", detail}});
     const bool is_alarm = done == nullptr;
     try {
@@ -260,6 +264,18 @@ uint64_t ObjectHost::storage_ops() const {
 }
 
 void ObjectHost::close_batch() {
+  if (storage_.aborted_transactions() != aborted_seen_) {
+    // SQLite threw away the implicit transaction (the 10 GB limit, SQLITE_FULL): every batch not
+    // yet durable is gone, so every reply held behind them must fail, as after a failed commit.
+    // The reset runs from the scheduler (this may be a fiber's suspend hook), before any round
+    // trip can release those replies.
+    aborted_seen_ = storage_.aborted_transactions();
+    if (!abort_pending_) {
+      abort_pending_ = true;
+      sim_.call_after(Duration::zero(), [this] { reset_after_storage_abort(); });
+    }
+    return;
+  }
   if (!storage_.has_pending_writes()) return;
   uint64_t w = storage_ops();
   if (w == writes_seen_) return;
@@ -276,17 +292,37 @@ void ObjectHost::start_round_trip() {
   round_trip_event_ = sim_.call_after(latency, [this] { finish_round_trip(); });
 }
 
+void ObjectHost::reset_after_storage_abort() {
+  if (!abort_pending_) return;
+  abort_pending_ = false;
+  reset_instance("Durable Object storage exceeded its size limit; unconfirmed writes were lost", true, "storage_full");
+}
+
 void ObjectHost::finish_round_trip() {
+  round_trip_event_ = {};
+  close_batch();  // still marked in flight: writes made outside request fibers ride along
   round_trip_in_flight_ = false;
-  close_batch();  // writes made outside any request fiber ride along
-  round_trip_in_flight_ = false;
-  if (round_trip_event_.slot != UINT32_MAX) round_trip_event_ = {};
+  if (abort_pending_) {
+    reset_after_storage_abort();
+    return;
+  }
   if (fail_next_commit_) {
     fail_next_commit_ = false;
     reset_instance("Internal error in Durable Object storage write caused object to be reset.", true, "commit_failed");
     return;
   }
-  storage_.commit();
+  try {
+    storage_.commit();
+  } catch (const std::exception& e) {  // e.g. a deferred foreign key still violated
+    reset_instance(fmt::format("Durable Object storage commit failed: {}", e.what()), true, "commit_failed");
+    return;
+  }
+  if (storage_.has_pending_writes()) {
+    // A transaction() is open across a suspension: the storage defers the commit until it ends
+    // (a commit must never split one), so nothing is durable yet. Try again after another trip.
+    start_round_trip();
+    return;
+  }
   batches_durable_ = batches_closed_;
   sim_.record("do", "durable", {{"object", label_}, {"batches", batches_durable_}});
   durable_waiters_.notify_all();

@@ -48,6 +48,7 @@ struct DurableObjectOptions {
   Duration alarm_retry_first_backoff = Duration::seconds(2);   // D6: doubling from 2 s
   int alarm_max_retries = 6;                                   // D6
   bool delete_all_deletes_alarm = true;  // D5: compatibility date >= 2026-02-24
+  StorageOptions storage;                  // per-object storage limits (10 GB by default)
 };
 
 // What a caller sees when the object fails under it (reset, crash, failed commit).
@@ -201,6 +202,9 @@ class ObjectHost {
   // Used by the stub (delivers one request in its own fiber; returns when it is settled).
   void run_request(const char* kind, const std::string& detail, std::function<void(DurableObject&)> work,
                    std::shared_ptr<Promise<bool>> done);
+  // Blocks the calling request fiber until every write made so far is durable (the output gate).
+  // Layers that send messages out of an object (subrequests, container traffic) call it first.
+  void wait_output_gate();
 
  private:
   friend class DurableObjectState;
@@ -213,9 +217,9 @@ class ObjectHost {
   void ensure_instance();
   void close_batch();
   uint64_t storage_ops() const;
+  void reset_after_storage_abort();
   void start_round_trip();
   void finish_round_trip();
-  void wait_output_gate();
   void wait_input_gate();
   void close_input_gate();
   void open_input_gate();
@@ -243,6 +247,8 @@ class ObjectHost {
   WaitQueue gate_waiters_;
   // Output gate / durability.
   uint64_t writes_seen_ = 0;
+  uint64_t aborted_seen_ = 0;  // storage_.aborted_transactions() already handled
+  bool abort_pending_ = false;  // a storage abort seen, its reset not yet done
   uint64_t batches_closed_ = 0, batches_durable_ = 0;
   bool round_trip_in_flight_ = false;
   EventId round_trip_event_;

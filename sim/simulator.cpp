@@ -50,6 +50,7 @@ struct Fiber {
   Time wait_deadline = Time::max();
   WaitQueue joiners;
   std::function<void()> suspend_hook;  // see Simulator::set_suspend_hook
+  void* context = nullptr;             // see Simulator::set_fiber_context
   // AddressSanitizer's view of the stacks on either side of a switch.
   void* fake_stack = nullptr;
   const void* stack_bottom = nullptr;
@@ -441,6 +442,10 @@ void Simulator::on_fiber_exit(Fiber* f) {
 void Simulator::set_suspend_hook(std::function<void()> hook) {
   require_fiber("set_suspend_hook")->suspend_hook = std::move(hook);
 }
+
+void Simulator::set_fiber_context(void* context) { require_fiber("set_fiber_context")->context = context; }
+
+void* Simulator::fiber_context() const { return current_ ? current_->context : nullptr; }
 
 void Simulator::suspend(Fiber* f) {
   if (f->suspend_hook) f->suspend_hook();

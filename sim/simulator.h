@@ -194,6 +194,10 @@ class Simulator {
   // Durable Object layer uses it to close a write batch whenever a request yields. The hook must
   // not block. An empty function removes it.
   void set_suspend_hook(std::function<void()> hook);
+  // One opaque pointer per fiber for the layer that owns the fiber (the Durable Object layer marks
+  // its request fibers with their object). nullptr outside a fiber and for unmarked fibers.
+  void set_fiber_context(void* context);
+  void* fiber_context() const;
   FiberHandle current() const;  // empty outside a fiber
   size_t live_fibers() const { return live_.size(); }
 

@@ -488,3 +488,120 @@ TEST(DurableObject, SameSeedSameTraceHash) {
 }
 
 }  // namespace
+
+namespace {
+
+struct TxnObject : DurableObject {
+  using DurableObject::DurableObject;
+  Response fetch(const Request& req) override {
+    ObjectStorage& s = ctx().storage();
+    if (req.path() == "/txn-across-wait") {
+      s.transaction([&](Transaction& t) {
+        t.put("x", KvValue(int64_t{1}));
+        ctx().sim().sleep_for(10ms);  // the transaction stays open across a suspension
+        t.put("y", KvValue(int64_t{2}));
+      });
+      return Response(200, "ok");
+    }
+    if (req.path() == "/fill") {
+      s.exec("CREATE TABLE IF NOT EXISTS blobs (b BLOB)");
+      try {
+        for (int i = 0; i < 1000; ++i) s.exec("INSERT INTO blobs VALUES (zeroblob(4000))");
+      } catch (const StorageError&) {
+        return Response(507, "full");  // the app handles the error and replies
+      }
+      return Response(200, "fit");
+    }
+    if (req.path() == "/put") {
+      s.put("kept", KvValue(int64_t{7}));
+      return Response(200, "ok");
+    }
+    auto v = s.get("kept");
+    return Response(200, v ? std::to_string(v->as_int()) : "none");
+  }
+};
+
+TEST(DurableObject, ReplyAfterATransactionOpenAcrossAWaitWaitsForItsCommit_S4_4) {
+  Simulator sim;
+  DurableObjectOptions o;
+  o.durability_latency = 2ms;
+  DurableObjectNamespace ns(sim, "TXN", [](DurableObjectState& c) { return std::make_unique<TxnObject>(c); }, o);
+  int64_t replied = -1;
+  sim.spawn("client", [&] {
+    Request r;
+    r.url = "https://do/txn-across-wait";
+    ns.get_by_name("t").fetch(r);
+    replied = sim.now().ns;
+  });
+  sim.run();
+  // Written at 0 and 10 ms in one transaction: durable one round trip after it ends, not before.
+  EXPECT_GE(replied, Duration(12ms).ns);
+  ObjectStorage& s = ns.host(ns.id_from_name("t")).storage();
+  EXPECT_FALSE(s.has_pending_writes());
+  EXPECT_TRUE(s.get("x").has_value());
+  EXPECT_TRUE(s.get("y").has_value());
+}
+
+TEST(DurableObject, StorageFullLosesUnconfirmedWritesAndTheirReplies_S4_1) {
+  Simulator sim;
+  DurableObjectOptions o;
+  o.storage.max_database_bytes = 64 * 4096;  // a tiny per-object limit
+  DurableObjectNamespace ns(sim, "TXN", [](DurableObjectState& c) { return std::make_unique<TxnObject>(c); }, o);
+  std::string fill_error, kept;
+  sim.spawn("client", [&] {
+    auto stub = ns.get_by_name("t");
+    Request r;
+    r.url = "https://do/put";
+    stub.fetch(r);  // durable before the storage fills
+    r.url = "https://do/fill";
+    try {
+      stub.fetch(r);
+    } catch (const DurableObjectError& e) {
+      fill_error = e.what();
+    }
+    r.url = "https://do/get";
+    kept = stub.fetch(r).body;
+  });
+  sim.run();
+  EXPECT_NE(fill_error.find("size limit"), std::string::npos) << "the app's 507 reply must not escape: " << fill_error;
+  EXPECT_EQ(kept, "7") << "committed data survives";
+}
+
+}  // namespace
+
+namespace {
+
+struct Sender : DurableObject {
+  static inline int64_t received_at = -1;
+  using DurableObject::DurableObject;
+  Response fetch(const Request& req) override {
+    if (req.path() == "/receive") {
+      received_at = ctx().sim().now().ns;
+      return Response(200, "got it");
+    }
+    ctx().storage().put("sent", KvValue(true));
+    Request out;
+    out.url = "https://do/receive";
+    DurableObjectNamespace& self_ns = *ns;
+    return self_ns.get_by_name("receiver").fetch(out);
+  }
+  static inline DurableObjectNamespace* ns = nullptr;
+};
+
+TEST(DurableObject, OutgoingMessagesWaitForEarlierWrites_OutputGate_D11) {
+  Simulator sim;
+  DurableObjectOptions o;
+  o.durability_latency = 4ms;
+  DurableObjectNamespace ns(sim, "SEND", [](DurableObjectState& c) { return std::make_unique<Sender>(c); }, o);
+  Sender::ns = &ns;
+  Sender::received_at = -1;
+  sim.spawn("client", [&] {
+    Request r;
+    r.url = "https://do/send";
+    ns.get_by_name("sender").fetch(r);
+  });
+  sim.run();
+  EXPECT_EQ(Sender::received_at, Duration(4ms).ns) << "the subrequest left only once the put was durable";
+}
+
+}  // namespace
