@@ -332,9 +332,10 @@ void ObjectHost::finish_round_trip() {
 void ObjectHost::wait_output_gate() {
   close_batch();
   const uint64_t target = batches_closed_;
-  if (batches_durable_ >= target) return;
+  // With a storage abort pending, the reset that follows fails this reply too: wait for it.
+  if (batches_durable_ >= target && !abort_pending_) return;
   sim_.record("do", "gate_hold", {{"object", label_}, {"batch", target}});
-  while (batches_durable_ < target) durable_waiters_.wait({"output gate", &label_});
+  while (batches_durable_ < target || abort_pending_) durable_waiters_.wait({"output gate", &label_});
   sim_.record("do", "gate_release", {{"object", label_}, {"batch", target}});
 }
 
