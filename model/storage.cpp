@@ -157,7 +157,7 @@ ObjectStorage::Impl::~Impl() {
   for (auto& sp : savepoints)
     for (sqlite3_stmt* s : sp) sqlite3_finalize(s);
   for (auto& [text, s] : misc) sqlite3_finalize(s);
-  if (db) sqlite3_close(db);
+  if (db) sqlite3_close_v2(db);
   if (vfs) sqlite3_vfs_unregister(&vfs->vfs);
 }
 
@@ -561,8 +561,10 @@ void ObjectStorage::encode_value(const KvValue& value, std::string& out) const {
 
 namespace {
 
-void bind_key(sqlite3_stmt* st, int i, std::string_view key) {
-  sqlite3_bind_text64(st, i, key.data(), key.size(), SQLITE_STATIC, SQLITE_UTF8);
+// Binds a key as TEXT (byte length given, so embedded NULs survive). Fails with SQLITE_TOOBIG
+// beyond SQLITE_LIMIT_LENGTH.
+int bind_key(sqlite3_stmt* st, int i, std::string_view key) {
+  return sqlite3_bind_text64(st, i, key.data(), key.size(), SQLITE_STATIC, SQLITE_UTF8);
 }
 
 std::string_view column_view(sqlite3_stmt* st, int i) {
@@ -584,7 +586,7 @@ KvValue ObjectStorage::decode_stored(std::string_view key, std::string_view byte
 
 std::optional<KvValue> ObjectStorage::kv_get_one(std::string_view key, int64_t& bytes) {
   sqlite3_stmt* st = impl_->kv_get;
-  int rc = sqlite3_bind_text64(st, 1, key.data(), key.size(), SQLITE_STATIC, SQLITE_UTF8);
+  int rc = bind_key(st, 1, key);
   if (rc != SQLITE_OK) {
     sqlite3_clear_bindings(st);
     throw_sqlite(rc);
@@ -609,17 +611,24 @@ std::optional<KvValue> ObjectStorage::kv_get_one(std::string_view key, int64_t& 
 
 void ObjectStorage::kv_put_one(std::string_view key, std::string_view encoded) {
   sqlite3_stmt* st = impl_->kv_put;
-  bind_key(st, 1, key);
-  sqlite3_bind_blob64(st, 2, encoded.data(), encoded.size(), SQLITE_STATIC);
-  int rc = step_trusted(*impl_, st);
+  int rc = bind_key(st, 1, key);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_blob64(st, 2, encoded.data(), encoded.size(), SQLITE_STATIC);
+  if (rc != SQLITE_OK) {
+    sqlite3_clear_bindings(st);
+    throw_sqlite(rc);
+  }
+  rc = step_trusted(*impl_, st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) throw_sqlite(rc);
 }
 
 bool ObjectStorage::kv_del_one(std::string_view key) {
   sqlite3_stmt* st = impl_->kv_del;
-  int rc = sqlite3_bind_text64(st, 1, key.data(), key.size(), SQLITE_STATIC, SQLITE_UTF8);
-  if (rc != SQLITE_OK) throw_sqlite(rc);
+  int rc = bind_key(st, 1, key);
+  if (rc != SQLITE_OK) {
+    sqlite3_clear_bindings(st);
+    throw_sqlite(rc);
+  }
   rc = step_trusted(*impl_, st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) throw_sqlite(rc);
@@ -792,9 +801,13 @@ KvEntries ObjectStorage::list(const ListOptions& o) {
     if (hi && *hi <= lo) return {};
 
     sqlite3_stmt* st = impl_->kv_list[(o.reverse ? 2 : 0) + (hi ? 1 : 0)];
-    bind_key(st, 1, lo);
-    if (hi) bind_key(st, 2, *hi);
-    sqlite3_bind_int64(st, 3, o.limit ? *o.limit : -1);
+    int brc = bind_key(st, 1, lo);
+    if (brc == SQLITE_OK && hi) brc = bind_key(st, 2, *hi);
+    if (brc == SQLITE_OK) brc = sqlite3_bind_int64(st, 3, o.limit ? *o.limit : -1);
+    if (brc != SQLITE_OK) {
+      sqlite3_clear_bindings(st);
+      throw_sqlite(brc);
+    }
     KvEntries out;
     int rc;
     try {

@@ -15,7 +15,8 @@
 //
 // One platform behaviour cannot be checked in advance: the per-object size limit (10 GB, §4.1).
 // It is enforced by SQLite's max_page_count, and when a write needs one page more, SQLite returns
-// SQLITE_FULL and aborts the whole transaction, as it does on the platform. The call then throws
+// SQLITE_FULL and, for almost every statement, aborts the whole transaction (SQLite's own rule;
+// the platform runs the same SQLite, but its exact handling is UNCONFIRMED). The call then throws
 // "Exceeded maximum DB size", everything since the last commit is gone (committed data is intact),
 // aborted_transactions() counts it, and the DO layer should treat it like a failed commit.
 //
@@ -25,8 +26,8 @@
 // Determinism: SQLite's random()/randomblob() are replaced by a seeded per-object stream, and
 // 'now' in SQL date functions reads the simulator's virtual time; nothing reads a real clock.
 //
-// Not thread-safe (nothing in cfsim is). A SqlCursor must not outlive its ObjectStorage; if it
-// does, its methods throw instead of touching freed memory.
+// Not thread-safe (nothing in cfsim is). A SqlCursor that outlives its ObjectStorage is
+// invalidated: its methods throw instead of touching freed memory.
 
 #include <cstdint>
 #include <functional>
@@ -212,7 +213,8 @@ class SqlCursor {
   const std::vector<std::string>& column_names();
   // Rows read and written so far by the cursor's (last) statement. SQLite alone cannot count rows
   // read the way the platform's patched SQLite (libsql's ROWS_READ counter) does; cfsim counts
-  // max(rows stepped, full-scan steps, rows changed by an UPDATE/DELETE). Rows written are the
+  // max(rows stepped, rows visited by full table scans, rows changed by an UPDATE/DELETE), which
+  // agrees for plain scans and key lookups and undercounts index range scans. Rows written are the
   // rows changed (sqlite3_total_changes) plus one per index entry of the written table for each
   // changed row ("each index row update counts as an extra written row" [D2]; for an UPDATE only
   // indexes on an updated column count).
@@ -342,11 +344,17 @@ class ObjectStorage {
   void delete_all();
 
   // --- transactions (platform-facts §4.4) -------------------------------------------------------
+  // True once a write (KV put/delete/deleteAll, or a SQL statement that is not read-only, even a
+  // failed one) happened since the last commit/rollback.
   bool has_pending_writes() const { return dirty_; }
   bool in_transaction() const { return !savepoints_.empty(); }  // inside transaction*/(...)
   // Makes everything since the last commit durable. No-op if nothing is open, and deferred (a
   // no-op that leaves has_pending_writes() true) while a transaction()/transaction_sync() is
-  // running: a commit must never split one.
+  // running: a commit must never split one. A SQL cursor of a write statement (INSERT ...
+  // RETURNING) not yet read to the end is ended first (SQLite cannot commit under it); read
+  // cursors carry on. Throws StorageError if SQLite refuses the COMMIT (a deferred foreign key
+  // still violated); the transaction then stays open, as it would on the platform, whose object
+  // is reset when a commit fails.
   void commit();
   // Discards everything since the last commit (the crash-before-durable case). Invalidates live
   // cursors and any running transaction()/transaction_sync() (their later steps are no-ops).
@@ -366,9 +374,10 @@ class ObjectStorage {
   // --- stats -----------------------------------------------------------------------------------
   uint64_t kv_key_count();   // KV entries now (including uncommitted writes)
   uint64_t kv_bytes();       // sum of key + encoded value bytes of those entries
-  uint64_t page_count();     // SQLite pages in use, freelist included
+  uint64_t page_count();     // pages of the database, free ones included (max_page_count() caps it)
   uint64_t max_page_count() const { return max_pages_; }
   const StorageCounters& counters() const { return counters_; }
+  // Implicit transactions SQLite aborted because the database was full (see the top of this file).
   uint64_t aborted_transactions() const { return counters_.aborted_transactions; }
   size_t statement_cache_size() const;
 

@@ -361,7 +361,7 @@ SqlCursor ObjectStorage::exec(std::string_view sql, std::vector<SqlValue> bindin
     if (!result && std::uncaught_exceptions() > uncaught) result = "exception";
     std::string digest = sql_digest(sql);
     sim_->record("storage", "exec",
-                 {{"object", label_}, {"sql", digest}, {"bytes", sql.size()}, {"bindings", nbindings},
+                 {{"object", label_}, {"key", digest}, {"bytes", sql.size()}, {"bindings", nbindings},
                   {"rows_read", cur.rows_read_}, {"rows_written", cur.rows_written_},
                   {"result", result ? result : "ok"}});
   };

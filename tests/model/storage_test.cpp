@@ -384,6 +384,30 @@ TEST(StorageSql, CursorsStepLazily) {
   EXPECT_EQ(c.to_array().size(), 3u);
 }
 
+TEST(StorageSql, CachedMultiStatementSqlRunsEveryStatementAgain) {
+  ObjectStorage s(StorageBackend::sqlite);
+  s.exec("CREATE TABLE t (a INTEGER)");
+  const std::string sql = "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); SELECT count(*) AS n FROM t";
+  EXPECT_EQ(s.exec(sql).one().get_int("n"), 2);
+  EXPECT_EQ(s.exec(sql).one().get_int("n"), 4);  // a cache hit re-runs the earlier statements
+  EXPECT_GE(s.counters().statement_cache_hits, 1u);
+}
+
+TEST(StorageSql, CommitKeepsReadCursorsAndEndsUnfinishedWriteCursors) {
+  ObjectStorage s(StorageBackend::sqlite);
+  s.exec("CREATE TABLE t (a INTEGER)");
+  s.exec("INSERT INTO t VALUES (1), (2), (3)");
+  auto reader = s.exec("SELECT a FROM t");
+  auto writer = s.exec("INSERT INTO t VALUES (4), (5) RETURNING a");
+  EXPECT_EQ(std::get<int64_t>((*writer.next())[0]), 4);
+  s.commit();
+  EXPECT_FALSE(s.has_pending_writes());
+  EXPECT_THROW(writer.next(), StorageError);  // a write still being stepped would block COMMIT
+  EXPECT_EQ(reader.to_array().size(), 5u);     // reads carry on
+  s.rollback();
+  EXPECT_EQ(count_rows(s, "t"), 5);            // the RETURNING insert was committed whole
+}
+
 TEST(StorageSql, RepeatedStatementsHitTheCacheAndConcurrentCopiesWork) {
   ObjectStorage s(StorageBackend::sqlite);
   s.exec("CREATE TABLE t (a INTEGER)");
@@ -550,7 +574,7 @@ TEST(StorageSqlLimits, LikePatternOf50BytesPassesAndOneByteMoreFails) {
                "LIKE or GLOB pattern too complex: SQLITE_ERROR");
 }
 
-TEST(StorageSqlLimits, DatabaseSizeLimitIsExactInPagesAndAbortsTheTransaction) {
+TEST(StorageSqlLimits, DatabaseOfExactlyMaxPagesWorksAndOnePageMoreFails) {
   // §4.1: 10 GB per object, enforced through max_page_count; here a budget of 16 pages.
   StorageOptions o;
   o.max_database_bytes = 16 * 4096 + 100;  // the remainder is not a whole page
@@ -559,42 +583,64 @@ TEST(StorageSqlLimits, DatabaseSizeLimitIsExactInPagesAndAbortsTheTransaction) {
   ObjectStorage big(StorageBackend::sqlite);
   EXPECT_EQ(big.max_page_count(), 2'441'406u);  // 10^10 / 4096
 
-  s.put("committed", KvValue(1));
+  // Appending small rows takes one page at a time, so the last page gets used.
+  s.exec("CREATE TABLE r (v BLOB)");
   s.commit();
-  // Fill with entries, committing each, until a write does not fit; then with smaller ones, so
-  // that the last free page gets used too. Each failure aborts only the (one-put) transaction.
-  int i = 0, failures = 0;
-  uint64_t last_ok_pages = 0;
-  for (size_t size : {300, 60, 8}) {
-    for (;; ++i) {
-      ASSERT_LT(i, 2000);
-      try {
-        s.put("k" + std::to_string(i), KvValue(std::string(size, 'x')));
-        last_ok_pages = std::max(last_ok_pages, s.page_count());
-        s.commit();
-      } catch (const StorageError& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::error);
-        EXPECT_EQ(std::string(e.what()).substr(0, 37), "Exceeded maximum DB size: SQLITE_FULL");
-        EXPECT_FALSE(s.get("k" + std::to_string(i)).has_value());
-        ++failures;
-        ++i;
-        break;
-      }
+  uint64_t max_ok = 0;
+  int rows = 0;
+  for (;; ++rows) {
+    ASSERT_LT(rows, 5000);
+    try {
+      s.exec("INSERT INTO r VALUES (zeroblob(8))");
+      max_ok = std::max(max_ok, s.page_count());
+      s.commit();
+    } catch (const StorageError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::error);
+      EXPECT_EQ(std::string(e.what()),
+                "Exceeded maximum DB size: SQLITE_FULL (the limit is 65636 bytes = 16 pages of 4096 bytes)");
+      break;
     }
   }
-  EXPECT_EQ(last_ok_pages, 16u);  // exactly at the limit: fine
-  EXPECT_LE(s.database_size(), o.max_database_bytes);
-  EXPECT_EQ(s.aborted_transactions(), 3u);
-  EXPECT_EQ(failures, 3);
-  EXPECT_FALSE(s.has_pending_writes());
-  EXPECT_EQ(s.get("committed"), KvValue(1));  // committed data is intact
+  EXPECT_EQ(max_ok, 16u);  // exactly at the limit: fine
+  EXPECT_EQ(s.page_count(), 16u);
+  EXPECT_EQ(count_rows(s, "r"), rows);  // everything committed is there; the failed row is not
+  EXPECT_LE(s.database_size(), 16u * 4096);
+}
 
-  // A write made since the last commit is lost with the aborted transaction.
+TEST(StorageSqlLimits, AFullDatabaseAbortsTheImplicitTransactionButKeepsCommittedData) {
+  StorageOptions o;
+  o.max_database_bytes = 16 * 4096;
+  ObjectStorage s(StorageBackend::sqlite, o);
+  s.put("committed", KvValue(1));
+  s.commit();
+  // Fill with entries, committing each, until a write does not fit.
+  int i = 0;
+  for (;; ++i) {
+    ASSERT_LT(i, 2000);
+    try {
+      s.put("k" + std::to_string(i), KvValue(std::string(300, 'x')));
+      s.commit();
+    } catch (const StorageError& e) {
+      EXPECT_EQ(std::string(e.what()).substr(0, 37), "Exceeded maximum DB size: SQLITE_FULL");
+      break;
+    }
+  }
+  EXPECT_EQ(s.aborted_transactions(), 1u);
+  EXPECT_FALSE(s.has_pending_writes());
+  EXPECT_EQ(s.get("committed"), KvValue(1));
+  EXPECT_FALSE(s.get("k" + std::to_string(i)).has_value());
+  EXPECT_TRUE(s.get("k" + std::to_string(i - 1)).has_value());
+
+  // As on the platform, SQLite aborts the whole transaction: a write made since the last commit
+  // is lost with it.
   s.del("k0");
+  s.put("uncommitted", KvValue(2));
   EXPECT_TRUE(s.has_pending_writes());
   EXPECT_THROW(s.exec("CREATE TABLE big (b BLOB); INSERT INTO big VALUES (zeroblob(100000))"), StorageError);
-  EXPECT_EQ(s.aborted_transactions(), 4u);
+  EXPECT_EQ(s.aborted_transactions(), 2u);
+  EXPECT_FALSE(s.has_pending_writes());
   EXPECT_TRUE(s.get("k0").has_value());
+  EXPECT_FALSE(s.get("uncommitted").has_value());
   // Deleting makes room again.
   std::vector<std::string> keys;
   for (int j = 0; j < i && j < 128; ++j) keys.push_back("k" + std::to_string(j));
@@ -794,6 +840,9 @@ TEST(StorageDeleteAll, WipesSqlAndKvAtomically) {
   s.exec("INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1); INSERT INTO seq (x) VALUES (1)");
   s.put({{"a", KvValue(1)}, {"b", KvValue(2)}});
   s.commit();
+  expect_error([&] { s.exec("INSERT INTO child VALUES (2, 99)"); }, ErrorKind::error,
+               "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT");  // foreign keys are enforced
+  s.commit();
   uint64_t full_size = s.database_size();
 
   auto schema = [&] {
@@ -885,8 +934,13 @@ TEST(StorageTrace, EveryOperationRecordsOneStorageRecord) {
   ASSERT_EQ(sink->records.size(), start + 1);
   const Record& r = sink->records.back();
   EXPECT_EQ(r.name, "exec");
-  EXPECT_EQ(r.field_text("sql").size(), 16u);
+  EXPECT_EQ(r.field_text("key").size(), 16u);  // the digest of the statement text
+  EXPECT_EQ(r.field_text("key").find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(r.field_text("rows_read"), "1");
+  EXPECT_EQ(r.field_text("result"), "ok");
+  EXPECT_THROW(q.exec("BEGIN"), StorageError);
+  EXPECT_EQ(sink->records.back().field_text("result"), "Error");
+  EXPECT_NE(sink->records.back().field_text("key"), r.field_text("key"));
 }
 
 TEST(StorageDeterminism, SqlRandomIsSeededAndNowIsVirtualTime) {
