@@ -10,6 +10,8 @@ const std::vector<Scenario>& all_scenarios() {
         do_counter_scenario(),
         kernel_pipeline_scenario(),
         kernel_race_scenario(),
+        sessions_sql_scenario(),
+        sqlite_on_disk_scenario(),
     };
     std::sort(v.begin(), v.end(), [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
     return v;

@@ -107,7 +107,7 @@ void Trace::record(Time t, uint32_t fiber, std::string_view fiber_name, std::str
             fmt::format("trace record {}.{}: field '{}' given twice", category, name, fields[i].key));
   uint64_t rh = record_hash(t, fiber, category, name, phase, fields);
   hash_ = mix64(hash_ ^ rh) + count_;
-  if (!sinks_.empty()) {
+  if (!sinks_.empty() && !closed_) {  // after close() (a world being torn down) only the hash moves
     Record r;
     r.index = count_;
     r.time = t;
@@ -125,7 +125,7 @@ void Trace::record(Time t, uint32_t fiber, std::string_view fiber_name, std::str
 
 void Trace::record_prehashed(const Hasher& prefix, Time t, uint32_t fiber, std::string_view fiber_name,
                              std::string_view category, std::string_view name, Phase phase) {
-  if (!sinks_.empty()) {  // the general path builds the owned record the sinks need
+  if (!sinks_.empty() && !closed_) {  // the general path builds the owned record the sinks need
     record(t, fiber, fiber_name, category, name, phase, {});
     return;
   }

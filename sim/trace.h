@@ -99,7 +99,8 @@ class Trace {
   uint64_t hash() const { return hash_; }
   uint64_t count() const { return count_; }
 
-  // Closes every sink (writes footers, renames files into place). Idempotent.
+  // Closes every sink (writes footers, renames files into place). Idempotent. Later records (a
+  // world being torn down) still move the hash but reach no sink.
   void close();
 
  private:

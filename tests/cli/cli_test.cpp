@@ -2,6 +2,7 @@
 // the Perfetto export's structure, the timeline layout and the explain account. The binary itself
 // is tested end to end by e2e.sh.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -120,6 +121,8 @@ TEST(CliParse, NameFamiliesAndSummaries) {
   EXPECT_EQ(summarize_names({"client", "submit-0", "worker-1", "submit-2", "submit-1", "worker-0"}),
             "client, submit-0..2 (3), worker-0..1 (2)");
   EXPECT_EQ(summarize_names({"worker-3"}), "worker-3");
+  EXPECT_EQ(name_pattern("do:COUNTER/c12#7"), "do:COUNTER/c*#*");
+  EXPECT_EQ(name_pattern("client"), "client");
 }
 
 TEST(CliReplayCommand, CarriesEveryOptionOfTheRunQuoted) {
@@ -160,7 +163,7 @@ TEST(CliReplayCommand, HeaderOfARunGivesBackItsOptions) {
 
 // --- the crash-safe sink ---------------------------------------------------------------------------------
 
-TEST(SafeJsonlSink, WritesExactlyWhatJsonlSinkWrites) {
+TEST(CliSafeJsonlSink, WritesExactlyWhatJsonlSinkWrites) {
   TempDir dir;
   for (uint64_t seed : {1, 2}) {
     std::string a = dir.path + "/a.jsonl", b = dir.path + "/b.jsonl";
@@ -177,7 +180,7 @@ TEST(SafeJsonlSink, WritesExactlyWhatJsonlSinkWrites) {
   }
 }
 
-TEST(SafeJsonlSink, DeferredRenameKeepsOnlyCommittedTraces) {
+TEST(CliSafeJsonlSink, DeferredRenameKeepsOnlyCommittedTraces) {
   TempDir dir;
   auto run_to = [&](const std::string& path, bool keep) {
     auto sink = std::make_shared<SafeJsonlSink>(path, /*defer_rename=*/true);
@@ -197,7 +200,7 @@ TEST(SafeJsonlSink, DeferredRenameKeepsOnlyCommittedTraces) {
   EXPECT_EQ(files, 1u) << "a temporary file was left behind";
 }
 
-TEST(SafeJsonlSink, DestroyedWithoutCloseKeepsWholeLines) {
+TEST(CliSafeJsonlSink, DestroyedWithoutCloseKeepsWholeLines) {
   // An exception in the middle of a run: the sink is destroyed unclosed and keeps what it had.
   TempDir dir;
   std::string path = dir.path + "/t.jsonl";
@@ -267,7 +270,7 @@ std::map<std::string, int64_t> check_perfetto_structure(const nlohmann::json& do
 
 }  // namespace
 
-TEST(PerfettoExport, OneTrackPerActorOfARealRun) {
+TEST(CliPerfettoExport, OneTrackPerActorOfARealRun) {
   std::vector<Record> records = run_records("kernel-pipeline", 3, FaultMode::swarm);
   nlohmann::json doc = nlohmann::json::parse(perfetto_json(records));
   auto tracks = check_perfetto_structure(doc);
@@ -287,7 +290,7 @@ TEST(PerfettoExport, OneTrackPerActorOfARealRun) {
   EXPECT_GT(lives, 200u);
 }
 
-TEST(PerfettoExport, FaultSpansAndContainerLifetimesAreSlices) {
+TEST(CliPerfettoExport, FaultSpansAndContainerLifetimesAreSlices) {
   using P = Phase;
   std::vector<Record> r = {
       rec(0, 0, "meta", "header", {{"scenario", std::string("demo")}, {"seed", std::string("5")}}),
@@ -324,7 +327,7 @@ TEST(PerfettoExport, FaultSpansAndContainerLifetimesAreSlices) {
   EXPECT_EQ(doc["traceEvents"][0]["args"]["name"], "cfsim demo seed 5");
 }
 
-TEST(PerfettoExport, WrittenThroughATemporaryFile) {
+TEST(CliPerfettoExport, WrittenThroughATemporaryFile) {
   TempDir dir;
   std::string path = dir.path + "/sub/p.json";
   std::vector<Record> records = run_records("kernel-race", 1, FaultMode::none);
@@ -335,7 +338,7 @@ TEST(PerfettoExport, WrittenThroughATemporaryFile) {
 
 // --- timeline -----------------------------------------------------------------------------------------------
 
-TEST(Timeline, OneColumnPerActorWithSpansInHumanUnits) {
+TEST(CliTimeline, OneColumnPerActorWithSpansInHumanUnits) {
   std::vector<Record> r = {
       rec(0, 0, "meta", "header", {{"scenario", std::string("demo")}, {"seed", std::string("5")}, {"faults", std::string("none")}}),
       rec(1, 0, "fiber", "life", {{"id", int64_t(1)}, {"name", std::string("alpha")}}, Phase::begin),
@@ -375,7 +378,7 @@ TEST(Timeline, OneColumnPerActorWithSpansInHumanUnits) {
   EXPECT_NE(render_timeline(r, o).find("sched.resume"), std::string::npos);
 }
 
-TEST(Timeline, ManyActorsAreGroupedByFamily) {
+TEST(CliTimeline, ManyActorsAreGroupedByFamily) {
   std::vector<Record> r;
   for (int i = 0; i < 20; ++i)
     r.push_back(rec(static_cast<uint64_t>(i), i, "app", "step", {}, Phase::instant, static_cast<uint32_t>(i + 1),
@@ -398,7 +401,7 @@ Record store(uint64_t i, int64_t t, const char* cat, const char* name, std::vect
 Value s(const char* v) { return std::string(v); }
 }  // namespace
 
-TEST(Explain, SaysPlainlyWhenTheTraceHoldsNoAppData) {
+TEST(CliExplain, SaysPlainlyWhenTheTraceHoldsNoAppData) {
   std::vector<Record> records = run_records("kernel-pipeline", 2, FaultMode::swarm);
   std::string text = explain(records);
   EXPECT_NE(text.find("Trace t.jsonl: scenario kernel-pipeline, seed 2, faults swarm"), std::string::npos) << text;
@@ -408,7 +411,7 @@ TEST(Explain, SaysPlainlyWhenTheTraceHoldsNoAppData) {
   EXPECT_NE(text.find("fibers: "), std::string::npos);
 }
 
-TEST(Explain, RollbackTakesOnlyWhatWasNotDurable) {
+TEST(CliExplain, RollbackTakesOnlyWhatWasNotDurable) {
   std::vector<Record> r = {
       store(0, 1, "storage", "put", {{"do", s("a")}, {"key", s("k1")}, {"value", s("1")}}),
       store(1, 2, "storage", "commit", {{"do", s("a")}}),
@@ -428,7 +431,7 @@ TEST(Explain, RollbackTakesOnlyWhatWasNotDurable) {
             std::string::npos) << text;
 }
 
-TEST(Explain, RollbackSinceAndWipeOfOneScope) {
+TEST(CliExplain, RollbackSinceAndWipeOfOneScope) {
   std::vector<Record> r = {
       store(0, 1, "disk", "write", {{"container", s("c1")}, {"path", s("/a")}, {"durable", true}}),
       store(1, 1, "disk", "write", {{"container", s("c2")}, {"path", s("/a")}}),
@@ -448,7 +451,7 @@ TEST(Explain, RollbackSinceAndWipeOfOneScope) {
             std::string::npos) << text;
 }
 
-TEST(Explain, TheAppsOwnDeletesAreNotLosses) {
+TEST(CliExplain, TheAppsOwnDeletesAreNotLosses) {
   std::vector<Record> r = {
       store(0, 1, "kv", "put", {{"namespace", s("n")}, {"key", s("k")}, {"value", s("v")}}),
       store(1, 2, "kv", "delete", {{"namespace", s("n")}, {"key", s("k")}}),
@@ -458,4 +461,57 @@ TEST(Explain, TheAppsOwnDeletesAreNotLosses) {
   EXPECT_NE(text.find("deleted by the app"), std::string::npos) << text;
   EXPECT_NE(text.find("Missing or stale reads: none."), std::string::npos) << text;
   EXPECT_NE(text.find("Losses: none"), std::string::npos) << text;
+}
+
+TEST(CliTimeline, SpanEndsStayWithTheirBeginsActor) {
+  // The end of a DO request names no object; it still belongs to the object its begin named.
+  ActorMap actors;
+  Record begin = rec(0, 1, "do", "request", {{"id", int64_t(7)}, {"object", s("COUNTER/c0")}}, Phase::begin, 3, "req");
+  Record end = rec(1, 2, "do", "request", {{"id", int64_t(7)}, {"result", s("ok")}}, Phase::end, 3, "req");
+  Record other_end = rec(2, 3, "do", "request", {{"id", int64_t(8)}}, Phase::end, 3, "req");
+  EXPECT_EQ(actors.actor_of(begin), "DO COUNTER/c0");
+  EXPECT_EQ(actors.actor_of(end), "DO COUNTER/c0");
+  EXPECT_EQ(actors.actor_of(other_end), "DO") << "an end without its begin follows the rules";
+}
+
+TEST(CliTimeline, ManyFamiliesAreGroupedByEveryNumber) {
+  // 3 objects x 4 request fibers each: 12 actors, 3 families, still too many with max_columns 2.
+  std::vector<Record> r;
+  for (int o = 0; o < 3; ++o)
+    for (int k = 0; k < 4; ++k)
+      r.push_back(rec(r.size(), static_cast<int64_t>(r.size()), "app", "step", {}, Phase::instant,
+                      static_cast<uint32_t>(r.size() + 1), fmt::format("do:C/c{}#{}", o, k)));
+  TimelineOptions o;
+  o.max_columns = 2;
+  std::string text = render_timeline(r, o);
+  std::string header = text.substr(0, text.find('\n'));
+  EXPECT_NE(header.find("do:C/c*#*"), std::string::npos) << header;
+  EXPECT_NE(text.find("do:C/c2#3: app.step"), std::string::npos) << text;
+  o.max_columns = 3;
+  header = render_timeline(r, o);
+  header = header.substr(0, header.find('\n'));
+  EXPECT_NE(header.find("do:C/c1#*"), std::string::npos) << "three families fit in three columns: " << header;
+}
+
+TEST(CliTimeline, TheBiggestFamiliesShareTheLastColumn) {
+  // Single actors (a Durable Object, a store) keep their columns; the families of request fibers
+  // go to "(others)", each of their lines naming its fiber.
+  std::vector<Record> r = {rec(0, 0, "meta", "header")};
+  for (int i = 0; i < 10; ++i)
+    r.push_back(rec(r.size(), i, "app", "step", {}, Phase::instant, static_cast<uint32_t>(i + 1), fmt::format("req-{}", i)));
+  for (int i = 0; i < 5; ++i)
+    r.push_back(rec(r.size(), 12, "app", "run", {}, Phase::instant, static_cast<uint32_t>(i + 20), fmt::format("job-{}", i)));
+  r.push_back(rec(r.size(), 20, "do", "alarm", {{"object", s("A")}}, Phase::instant, 0));
+  r.push_back(rec(r.size(), 21, "storage", "put", {{"object", s("A")}, {"key", s("k")}}, Phase::instant, 0));
+  TimelineOptions o;
+  o.max_columns = 4;  // kernel, req-*, job-*, DO A, DO storage A: one too many
+  std::string text = render_timeline(r, o);
+  std::string header = text.substr(0, text.find('\n'));
+  EXPECT_NE(header.find("DO A"), std::string::npos) << header;
+  EXPECT_NE(header.find("DO storage A"), std::string::npos) << header;
+  EXPECT_NE(header.find("(others)"), std::string::npos) << header;
+  EXPECT_EQ(header.find("req-"), std::string::npos) << header;
+  EXPECT_EQ(header.find("job-"), std::string::npos) << header;
+  EXPECT_NE(text.find("req-7: app.step"), std::string::npos) << text;
+  EXPECT_NE(text.find("job-3: app.run"), std::string::npos) << text;
 }

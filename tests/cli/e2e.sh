@@ -111,6 +111,10 @@ bad_traces)
   usage_error "unknown scenario 'kernel-raze' (did you mean 'kernel-race'?" "$CFSIM" replay renamed.jsonl
   : >empty.jsonl
   usage_error "empty trace" "$CFSIM" replay empty.jsonl
+  echo '{"end":{"hash":"0x0000000000000000","records":0}}' >footer-only.jsonl
+  usage_error "footer-only.jsonl: holds no records, only a footer" "$CFSIM" replay footer-only.jsonl
+  expect 0 "$CFSIM" explain footer-only.jsonl
+  has out.txt "It holds no records."
   usage_error "cannot read trace file '/': it is a directory" "$CFSIM" replay /
   for cmd in explain timeline; do
     usage_error "truncated" "$CFSIM" $cmd truncated.jsonl
@@ -226,7 +230,7 @@ timeline)
   has out.txt "kernel-race seed $seed (faults none): FAILED"
   # from a file; with many actors they are grouped by family, each line naming its actor
   "$CFSIM" run kernel-pipeline --seed 1 --faults swarm --trace p.jsonl >/dev/null
-  expect 0 "$CFSIM" timeline p.jsonl
+  COLUMNS=200 expect 0 "$CFSIM" timeline p.jsonl
   head -1 out.txt | grep -qE 'submit-\*' || fail "submit fibers grouped: $(head -1 out.txt)"
   grep -qE 'submit-[0-9]+: started' out.txt || fail "grouped lines name their fiber"
   expect 0 "$CFSIM" timeline --scheduling p.jsonl
@@ -288,7 +292,7 @@ crash)
   # CFSIM_TEST_CRASH=SEED:RECORD aborts the run right after trace record RECORD (a stand-in for a
   # crash in simulated code): the run is reported, its trace keeps every record up to the crash.
   CFSIM_TEST_CRASH=3:40 expect 1 "$CFSIM" run kernel-pipeline --seed 3
-  has out.txt "kernel-pipeline seed 3 (faults none): CRASHED (signal 6"
+  has out.txt "kernel-pipeline seed 3 (faults none): CRASHED: signal 6 (Aborted)"
   has out.txt "trace (every record up to the crash): out/traces/kernel-pipeline-3.jsonl"
   has out.txt "replay: $CFSIM run kernel-pipeline --seed 3"
   t=out/traces/kernel-pipeline-3.jsonl
@@ -297,7 +301,7 @@ crash)
   has out.txt "with no footer: the run was aborted"
   # the crash replays: the rerun crashes at the same record
   CFSIM_TEST_CRASH=3:40 expect 0 "$CFSIM" replay "$t"
-  has out.txt "identical: the rerun crashed (signal 6"
+  has out.txt "identical: the rerun crashed with signal 6 (Aborted)"
   has out.txt "right after record #40, where the recorded run's trace ends too"
   # without the crash, the rerun goes on past the end of the file
   expect 1 "$CFSIM" replay "$t"
@@ -306,6 +310,16 @@ crash)
   CFSIM_TEST_CRASH=3:10 expect 1 "$CFSIM" run kernel-pipeline --seed 3 --trace mine.jsonl
   lines mine.jsonl 11
   ls ./*.tmp out/traces/*.tmp >/dev/null 2>&1 && fail "temporary trace left behind"
+  # a wild write (SIGSEGV) in a fiber: the handler runs on its own stack and still saves the trace.
+  # Under AddressSanitizer its report comes instead of the signal (exit code 1 either way).
+  rm -f out/traces/kernel-pipeline-3.jsonl
+  CFSIM_TEST_CRASH=3:40:segv expect 1 "$CFSIM" run kernel-pipeline --seed 3
+  grep -qF "CRASHED: signal 11 (Segmentation fault)" out.txt ||
+    { grep -qF "CRASHED: a sanitizer error (its report is on stderr)" out.txt && grep -qF "AddressSanitizer: SEGV" err.txt; } ||
+    fail "SIGSEGV not reported"
+  has out.txt "trace (every record up to the crash): out/traces/kernel-pipeline-3.jsonl"
+  has out.txt "replay: $CFSIM run kernel-pipeline --seed 3"
+  lines out/traces/kernel-pipeline-3.jsonl 41
   ;;
 
 sweep)

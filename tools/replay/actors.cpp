@@ -26,6 +26,20 @@ std::string ActorMap::fiber_name(uint32_t id, const std::string& recorded_name) 
 }
 
 std::string ActorMap::actor_of(const Record& r) {
+  if (r.phase == Phase::instant) return by_rules(r);
+  std::string key = r.category + '/' + r.name + '/' + r.field_text("id");
+  auto& open = open_spans_[key];
+  if (r.phase == Phase::begin) {
+    open.push_back(by_rules(r));
+    return open.back();
+  }
+  if (open.empty()) return by_rules(r);
+  std::string a = std::move(open.back());
+  open.pop_back();
+  return a;
+}
+
+std::string ActorMap::by_rules(const Record& r) {
   if (const Value* a = r.field("actor"); a && std::holds_alternative<std::string>(*a)) return std::get<std::string>(*a);
 
   const std::string& c = r.category;

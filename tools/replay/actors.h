@@ -7,10 +7,12 @@
 //   4. category "worker": "Worker";  "do": "DO <do|object|name>";  "container": "container <container|name>";
 //      "disk": "disk", "storage": "DO storage", "r2": "R2", "kv": "KV" (each with its scope, if any);
 //   5. otherwise the fiber that recorded it, by name ("kernel" for fiber 0).
-// Fibers are known by name, so a restarted worker keeps its column.
+// Fibers are known by name, so a restarted worker keeps its column. A span's end record belongs to
+// the actor of its begin (matched by category, name and "id"), whatever its own fields say.
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "sim/trace.h"
 
@@ -22,8 +24,10 @@ class ActorMap {
   std::string actor_of(const Record& r);
 
  private:
+  std::string by_rules(const Record& r);
   std::string fiber_name(uint32_t id, const std::string& recorded_name) const;
   std::map<int64_t, std::string> fibers_;
+  std::map<std::string, std::vector<std::string>> open_spans_;  // span key -> actors, innermost last
 };
 
 // The data stores app data can live in, by trace category; nullptr if `category` is not one.

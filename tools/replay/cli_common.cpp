@@ -2,12 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "sim/faults.h"
@@ -174,33 +175,63 @@ std::string name_family(std::string_view name) {
   return std::string(name.substr(0, end)) + "*";
 }
 
-std::string summarize_names(const std::vector<std::string>& names) {
-  // family -> numbers seen (for "submit-0..199"), in order of first appearance
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<uint64_t>> numbers;
-  std::map<std::string, size_t> count;
-  for (const auto& n : names) {
-    std::string fam = name_family(n);
-    if (count[fam]++ == 0) order.push_back(fam);
-    if (fam.back() == '*' && fam != n) {
-      std::string digits = n.substr(fam.size() - 1);
-      numbers[fam].push_back(digits.size() <= 18 ? std::stoull(digits) : 0);
-    }
-  }
+std::string name_pattern(std::string_view name) {
   std::string out;
-  for (const auto& fam : order) {
-    if (!out.empty()) out += ", ";
-    if (fam.back() != '*' || numbers[fam].empty()) {
-      out += fam;
-      if (count[fam] > 1) out += fmt::format(" (x{})", count[fam]);
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) {
+      out += name[i];
       continue;
     }
-    auto& nums = numbers[fam];
-    std::sort(nums.begin(), nums.end());
-    std::string stem = fam.substr(0, fam.size() - 1);
-    if (nums.size() == 1) out += fmt::format("{}{}", stem, nums.front());
-    else out += fmt::format("{}{}..{} ({})", stem, nums.front(), nums.back(), count[fam]);
+    out += '*';
+    while (i + 1 < name.size() && std::isdigit(static_cast<unsigned char>(name[i + 1]))) ++i;
   }
+  return out;
+}
+
+std::string summarize_names(const std::vector<std::string>& names) {
+  // Group by pattern (every number a '*'), in order of first appearance. A group where only a
+  // trailing number varies prints as a range ("submit-0..199 (200)"); a group of one distinct name
+  // as that name ("client", "ct:main (x3)"); any other group as its pattern and count.
+  constexpr size_t kMaxGroups = 12;
+  struct Group {
+    std::vector<std::string> names;
+    std::set<std::string> distinct;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Group> groups;
+  for (const auto& n : names) {
+    std::string pattern = name_pattern(n);
+    auto [it, fresh] = groups.try_emplace(pattern);
+    if (fresh) order.push_back(pattern);
+    it->second.names.push_back(n);
+    it->second.distinct.insert(n);
+  }
+  std::string out;
+  for (size_t g = 0; g < order.size() && g < kMaxGroups; ++g) {
+    const Group& group = groups[order[g]];
+    const std::string& first = group.names.front();
+    std::string family = name_family(first);
+    if (!out.empty()) out += ", ";
+    if (group.distinct.size() == 1) {
+      out += first + (group.names.size() > 1 ? fmt::format(" (x{})", group.names.size()) : "");
+      continue;
+    }
+    bool trailing_only = family.back() == '*' && std::all_of(group.names.begin(), group.names.end(), [&](const std::string& n) {
+                           return name_family(n) == family;
+                         });
+    if (!trailing_only) {
+      out += fmt::format("{} ({})", order[g], group.names.size());
+      continue;
+    }
+    std::vector<uint64_t> nums;
+    for (const auto& n : group.names) {
+      std::string digits = n.substr(family.size() - 1);
+      nums.push_back(digits.size() <= 18 ? std::stoull(digits) : 0);
+    }
+    std::sort(nums.begin(), nums.end());
+    out += fmt::format("{}{}..{} ({})", family.substr(0, family.size() - 1), nums.front(), nums.back(), group.names.size());
+  }
+  if (order.size() > kMaxGroups) out += fmt::format(", and {} more kinds", order.size() - kMaxGroups);
   return out;
 }
 

@@ -51,7 +51,6 @@ struct RunSpec {
   const Scenario* scenario = nullptr;
   ScenarioOptions options;
   std::string faults_arg = "none";  // as given: "none", "swarm" or the plan file's path
-  bool until_given = false;
 };
 
 // The scenario by name; UsageError with the closest names if there is none.
@@ -91,6 +90,8 @@ class Stopwatch {
 // Collapses names that differ only by a trailing number ("submit-0", "submit-1", ...) into one
 // family "submit-*"; other names are their own family.
 std::string name_family(std::string_view name);
+// Coarser: every run of digits becomes '*' ("do:COUNTER/c1#7" -> "do:COUNTER/c*#*").
+std::string name_pattern(std::string_view name);
 // "submit-0..199 (200)", "client", "worker-0..3 (4)": a short list of names, grouped by family.
 std::string summarize_names(const std::vector<std::string>& names);
 

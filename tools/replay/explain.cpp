@@ -30,7 +30,7 @@ Op op_of(const Record& r) {
   if (one_of(n, {"delete", "remove", "unlink", "delete_all"})) return Op::erase;
   if (one_of(n, {"read", "get", "head", "stat", "list"})) return Op::read;
   if (one_of(n, {"commit", "fsync", "sync", "flush", "durable"})) return Op::commit;
-  if (one_of(n, {"wipe", "lose", "reset"})) return Op::loss_all;
+  if (one_of(n, {"wipe", "lose", "lost", "reset"})) return Op::loss_all;
   if (one_of(n, {"rollback", "discard"})) return Op::loss_pending;
   return Op::none;
 }
@@ -96,6 +96,7 @@ std::string cite(const Record& r, const std::string& who) {
                      format_time(r.time), who);
 }
 
+constexpr size_t kMaxCheckLines = 20;
 constexpr size_t kMaxWriteLines = 500;  // beyond this many writes, each piece shows its last few
 
 }  // namespace
@@ -135,14 +136,17 @@ std::string explain_trace(const ExplainInput& in) {
   line(fmt::format("{} records, from {} to {} of virtual time; {}.", recs.size(), format_time(recs.front().time),
                    format_time(recs.back().time), ending));
 
-  // --- one pass: actors, outcome, faults, data ------------------------------------------------------
+  // --- one pass: outcome, faults, data -----------------------------------------------------------------
+  size_t tw = 0;  // width of the time column: the longest time in the trace
+  for (const Record& r : recs) tw = std::max(tw, format_time(r.time).size());
   std::vector<std::string> outcome, faults;
   size_t fault_count = 0;
   std::map<std::string, std::map<std::string, size_t>> by_category;  // category -> name -> count
   std::vector<std::string> fiber_names;
   std::map<PieceKey, Piece> pieces;
   std::vector<std::string> problems, losses;
-  size_t store_records = 0, write_count = 0;
+  size_t write_count = 0, empty_losses = 0, check_count = 0, checks_not_shown = 0;
+  std::map<std::string, size_t> unnamed_store_records;  // "storage.exec" -> count, for records with no key or path
 
   for (size_t i = 0; i < recs.size(); ++i) {
     const Record& r = recs[i];
@@ -160,6 +164,11 @@ std::string explain_trace(const ExplainInput& in) {
     const std::string who = doer(r);
     if (r.category == "check") {
       bool failed = flag_false(r, "passed");
+      // Many checks: the failed ones all, the others up to a point.
+      if (++check_count > kMaxCheckLines && !failed) {
+        ++checks_not_shown;
+        continue;
+      }
       Record rest;
       for (const auto& [k, v] : r.fields)
         if (k != "passed") rest.fields.emplace_back(k, v);
@@ -173,13 +182,13 @@ std::string explain_trace(const ExplainInput& in) {
                                     fields_text(r)));
     } else if (r.category == "fault") {
       ++fault_count;
-      if (faults.size() < 20) faults.push_back(fmt::format("  {:>14}  {}.{} {}", format_time(r.time), r.category, r.name, fields_text(r)));
+      if (faults.size() < 20) faults.push_back(fmt::format("  {:>{}}  {}.{} {}", format_time(r.time), tw, r.category, r.name, fields_text(r)));
     }
 
+    std::optional<std::string> key = key_of(r);
+    if (store_title(r.category) && !key) unnamed_store_records[r.category + "." + r.name]++;
     Op op = op_of(r);
     if (op == Op::none) continue;
-    ++store_records;
-    std::optional<std::string> key = key_of(r);
     const std::string scope = store_scope(r);
     // The pieces a scope-wide record covers: same store, same scope (every scope if it names none).
     auto covered = [&](auto&& fn) {
@@ -200,14 +209,14 @@ std::string explain_trace(const ExplainInput& in) {
         p.writes.push_back(Write{&r, flag(r, "durable")});
         p.erased_by = nullptr;
         if (list_every_write)
-          p.lines.push_back(fmt::format("    {:>14}  written by {}: {}.{}{}", format_time(r.time), who, r.category, r.name,
+          p.lines.push_back(fmt::format("    {:>{}}  written by {}: {}.{}{}", format_time(r.time), tw, who, r.category, r.name,
                                         payload.empty() ? "" : " " + payload));
         break;
       }
       case Op::erase:
         covered([&](const PieceKey&, Piece& p) {
           p.erased_by = &r;
-          p.lines.push_back(fmt::format("    {:>14}  deleted by the app ({}): {}", format_time(r.time), who, cite(r, who)));
+          p.lines.push_back(fmt::format("    {:>{}}  deleted by the app ({}): {}", format_time(r.time), tw, who, cite(r, who)));
         });
         break;
       case Op::commit:
@@ -235,12 +244,15 @@ std::string explain_trace(const ExplainInput& in) {
           if (here == 0) return;
           took += here;
           names.push_back(k.key);
-          p.lines.push_back(fmt::format("    {:>14}  LOST {} write{}: {}", format_time(r.time), here, here == 1 ? "" : "s",
+          p.lines.push_back(fmt::format("    {:>{}}  LOST {} write{}: {}", format_time(r.time), tw, here, here == 1 ? "" : "s",
                                         cite(r, who)));
         });
-        losses.push_back(fmt::format("  {}\n      took {} write{} to {} piece{} of data{}", cite(r, who), took,
-                                     took == 1 ? "" : "s", names.size(), names.size() == 1 ? "" : "s",
-                                     names.empty() ? "" : ": " + summarize_names(names)));
+        if (took == 0) {
+          ++empty_losses;  // nothing of the app's left to take (or already taken by an earlier record)
+          break;
+        }
+        losses.push_back(fmt::format("  {}\n      took {} write{} to {} piece{} of data: {}", cite(r, who), took,
+                                     took == 1 ? "" : "s", names.size(), names.size() == 1 ? "" : "s", summarize_names(names)));
         break;
       }
       case Op::read: {
@@ -283,7 +295,7 @@ std::string explain_trace(const ExplainInput& in) {
         }
         std::string detail = missing ? fmt::format("last written at {} (record #{})", format_time(last.r->time), last.r->index)
                                      : (differs.empty() ? "the read says stale=true" : differs);
-        p.lines.push_back(fmt::format("    {:>14}  read by {}: {} ({}); {}", format_time(r.time), who, what, detail, cause));
+        p.lines.push_back(fmt::format("    {:>{}}  read by {}: {} ({}); {}", format_time(r.time), tw, who, what, detail, cause));
         problems.push_back(fmt::format("  {} read at {} by {}: {} ({});\n      {}", piece_title(it->first), format_time(r.time),
                                        who, what, detail, cause));
         break;
@@ -297,6 +309,7 @@ std::string explain_trace(const ExplainInput& in) {
   line("Outcome:");
   if (outcome.empty()) line("  the trace records no check, stop or fiber error (the run may have been cut short).");
   for (const auto& o : outcome) line(o);
+  if (checks_not_shown) line(fmt::format("  ... and {} more check records that did not fail", checks_not_shown));
   line("");
   if (fault_count == 0) {
     line("Faults: none fired (no record of category fault).");
@@ -311,8 +324,17 @@ std::string explain_trace(const ExplainInput& in) {
   if (pieces.empty()) {
     line("App data: the trace holds no record of a write to a data store (category disk, storage, r2 or kv");
     line("with a key or path field), so there is no app data to account for: nothing was written to a");
-    line(fmt::format("container disk, DO storage, R2 or KV{}.",
-                     store_records ? fmt::format(" ({} store records carry no key or path)", store_records) : ""));
+    line("container disk, DO storage, R2 or KV that explain can follow.");
+    if (!unnamed_store_records.empty()) {
+      std::string list;
+      size_t total = 0;
+      for (const auto& [name, n] : unnamed_store_records) {
+        list += fmt::format("{}{} {}", list.empty() ? "" : ", ", name, n);
+        total += n;
+      }
+      line(fmt::format("  The trace does hold {} store records without a key or path field, which name no piece of", total));
+      line(fmt::format("  data: {}.", list));
+    }
   } else {
     std::vector<std::string> stores;
     for (const auto& [k, p] : pieces)
@@ -331,15 +353,18 @@ std::string explain_trace(const ExplainInput& in) {
       if (p.erased_by) state = "deleted by the app";
       else if (last.lost_by) state = p.missing_or_stale ? "LOST, and the app read it missing or stale" : "LOST, and never read again";
       else state = fmt::format("kept (last written at {}{})", format_time(last.r->time), last.durable ? ", durable" : "");
-      line(fmt::format("    {:>14}  in the end: {}; {} write{}, {} read{} as expected", "", state, p.writes.size(),
+      line(fmt::format("    {:>{}}  in the end: {}; {} write{}, {} read{} as expected", "", tw, state, p.writes.size(),
                        p.writes.size() == 1 ? "" : "s", p.reads_ok, p.reads_ok == 1 ? "" : "s"));
     }
     line("");
-    if (losses.empty()) line("Losses: none (no wipe, lose, reset, rollback or discard record took a write).");
+    if (losses.empty()) line("Losses: none (no wipe, lose, lost, reset, rollback or discard record took a write).");
     else {
       line(fmt::format("Losses ({}):", losses.size()));
       for (const auto& l : losses) line(l);
     }
+    if (empty_losses)
+      line(fmt::format("  ({} more loss record{} found no write of the app's left to take.)", empty_losses,
+                       empty_losses == 1 ? "" : "s"));
     line("");
     if (problems.empty()) line("Missing or stale reads: none.");
     else {

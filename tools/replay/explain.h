@@ -11,7 +11,7 @@
 //      read:   read get head stat list   (outcome fields: found=false or missing=true: not there;
 //              stale=true, or a value/version/etag/size differing from the last write: stale)
 //      commit: commit fsync sync flush durable  (earlier writes in scope, or to that key, are durable)
-//      loss:   wipe lose reset   — everything in scope (or that key) is gone, durable or not;
+//      loss:   wipe lose lost reset — everything in scope (or that key) is gone, durable or not;
 //              rollback discard — what was not yet durable in scope (or that key) is gone
 //              (with a "since" field in ns: the writes at or after that time instead).
 //  - With no key or path, a delete or loss covers its whole scope (or the whole store, unscoped).

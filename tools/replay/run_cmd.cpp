@@ -22,10 +22,7 @@ RunSpec spec_from_args(const WorldArgs& a, std::string_view seed_text) {
   spec.scenario = &scenario_or_usage_error(a.scenario);
   spec.options.seed = parse_seed(seed_text);
   apply_faults_arg(spec, a.faults);
-  if (!a.until.empty()) {
-    spec.options.until = parse_until(a.until);
-    spec.until_given = true;
-  }
+  if (!a.until.empty()) spec.options.until = parse_until(a.until);
   spec.options.shuffle_ties = a.shuffle_ties;
   return spec;
 }
@@ -63,8 +60,8 @@ class ClosedMemorySink : public MemorySink {
 };
 
 // The outcome block both `run` and `replay` print.
-void print_outcome(const RunSpec& spec, const ScenarioResult& r, double wall_s) {
-  std::printf("%s: %s\n", run_title(spec).c_str(), r.passed ? "passed" : "FAILED");
+void print_outcome(const RunSpec& spec, const ScenarioResult& r, double wall_s, const char* prefix = "") {
+  std::printf("%s%s: %s\n", prefix, run_title(spec).c_str(), r.passed ? "passed" : "FAILED");
   if (!r.passed) std::printf("  invariant failed: %s\n", r.failure.c_str());
   if (!r.passed && r.run.reason == StopReason::deadlock) std::printf("  %s\n", r.run.describe().c_str());
   for (const auto& line : r.report) std::printf("  %s\n", line.c_str());
@@ -102,6 +99,7 @@ int cmd_run(const RunArgs& a, const std::string& program) {
         r.failure = fmt::format("the run threw an exception: {}", e.what());
       }
       double wall_s = wall.seconds();
+      set_sanitizer_crash_report("");  // the run is over: a sanitizer report from now on is no crash of it
       o.sinks.clear();
 
       if (a.timeline) std::fputs(render_timeline(memory->records, {.width_chars = terminal_width()}).c_str(), stdout);
@@ -122,12 +120,15 @@ int cmd_run(const RunArgs& a, const std::string& program) {
     }
   };
 
+  auto crash_report = [&](const std::string& how) {
+    return fmt::format("{}: CRASHED: {}\n  trace (every record up to the crash): {}\n  replay: {}\n", run_title(spec), how,
+                       trace_path, replay);
+  };
+  set_sanitizer_crash_report(crash_report("a sanitizer error (its report is on stderr)"));
   if (a.no_fork) return body();
   ChildStatus st = run_in_child(body);
   if (!st.signaled) return st.exit_code;
-  std::printf("%s: CRASHED (%s)\n", run_title(spec).c_str(), st.describe().c_str());
-  std::printf("  trace (every record up to the crash): %s\n", trace_path.c_str());
-  std::printf("  replay: %s\n", replay.c_str());
+  std::fputs(crash_report(st.describe()).c_str(), stdout);
   return kExitFailed;
 }
 
@@ -144,7 +145,8 @@ TraceFile load_trace(const std::string& path) {
 }
 
 RunSpec spec_from_header(const TraceFile& trace, const std::string& origin) {
-  const Record& h = trace.records.at(0);  // read_jsonl never returns an empty trace with no footer
+  if (trace.records.empty()) throw UsageError(fmt::format("{}: holds no records, only a footer", origin));
+  const Record& h = trace.records.front();
   if (h.category != "meta" || h.name != "header")
     throw UsageError(fmt::format("{}: not a cfsim run trace: its first record is {}.{}, not meta.header", origin, h.category, h.name));
   std::string version = h.field_text("cfsim_version");
@@ -160,10 +162,7 @@ RunSpec spec_from_header(const TraceFile& trace, const std::string& origin) {
     if (!shuffle || !std::holds_alternative<bool>(*shuffle)) throw UsageError("header field shuffle_ties must be true or false");
     spec.options.shuffle_ties = std::get<bool>(*shuffle);
     std::string until = h.field_text("until");
-    if (until != "end") {
-      spec.options.until = parse_until(until);
-      spec.until_given = true;
-    }
+    if (until != "end") spec.options.until = parse_until(until);
     try {
       spec.options.faults = fault_mode_from_string(h.field_text("faults"));
     } catch (const std::invalid_argument& e) {
@@ -272,7 +271,7 @@ int cmd_replay(const std::string& trace_path, bool no_fork) {
       std::printf("the file's %zu records all match, but its run stopped there (no footer) and the rerun went on to %llu "
                   "records:\n  rerun: #%zu %s\n",
                   n, static_cast<unsigned long long>(compare->count()), n, format_record(*compare->first_extra).c_str());
-      print_outcome(spec, r, wall_s);
+      print_outcome(spec, r, wall_s, "rerun: ");
       return kExitFailed;
     }
     if (!d && compare->count() > n) d = TraceDifference{n, std::nullopt, compare->first_extra};
@@ -280,7 +279,7 @@ int cmd_replay(const std::string& trace_path, bool no_fork) {
       std::printf("DIVERGED at record #%llu: the rerun took another step than the trace file\n",
                   static_cast<unsigned long long>(d->index));
       print_difference(*d, file.records, "file:", "rerun:");
-      print_outcome(spec, r, wall_s);
+      print_outcome(spec, r, wall_s, "rerun: ");
       return kExitFailed;
     }
     if (file.final_hash && *file.final_hash != r.trace_hash) {
@@ -292,11 +291,11 @@ int cmd_replay(const std::string& trace_path, bool no_fork) {
     if (!file.final_hash) {
       std::printf("the file's %zu records all match and so does the rerun's end, but the file has no footer (its run "
                   "stopped right there without closing its trace)\n", n);
-      print_outcome(spec, r, wall_s);
+      print_outcome(spec, r, wall_s, "rerun: ");
       return kExitFailed;
     }
     std::printf("identical: %zu records, trace hash %s\n", n, hash_hex(r.trace_hash).c_str());
-    print_outcome(spec, r, wall_s);
+    print_outcome(spec, r, wall_s, "rerun: ");
     return kExitOk;
   };
 
@@ -305,12 +304,12 @@ int cmd_replay(const std::string& trace_path, bool no_fork) {
   if (!st.signaled) return st.exit_code;
   // The rerun crashed. If the recorded run crashed at the same record, that is a faithful replay.
   if (!progress->diverged && !file.final_hash && progress->compared == n) {
-    std::printf("identical: the rerun crashed (%s) right after record #%zu, where the recorded run's trace ends too: "
+    std::printf("identical: the rerun crashed with %s right after record #%zu, where the recorded run's trace ends too: "
                 "the crash reproduces\n",
                 st.describe().c_str(), n - 1);
     return kExitOk;
   }
-  std::printf("the rerun CRASHED (%s) after %llu records%s; the file holds %zu%s\n", st.describe().c_str(),
+  std::printf("the rerun CRASHED with %s after %llu records%s; the file holds %zu%s\n", st.describe().c_str(),
               static_cast<unsigned long long>(progress->compared),
               progress->diverged ? ", having diverged before" : ", all identical to the file's", n,
               file.final_hash ? " and a footer: the recorded run did not crash" : "");

@@ -16,6 +16,19 @@
 #include "sim/trace_file.h"
 #include "tools/replay/cli_common.h"
 
+// Under AddressSanitizer a bad access is reported and the process exits (code 1) instead of dying
+// by a signal; a death callback saves the trace then.
+#if defined(__SANITIZE_ADDRESS__)
+#define CFSIM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CFSIM_SANITIZED 1
+#endif
+#endif
+#ifdef CFSIM_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace cfsim::cli {
 
 namespace {
@@ -39,6 +52,18 @@ bool write_all(int fd, const char* p, size_t n) noexcept {
   }
   return true;
 }
+
+// What to print if a sanitizer ends the process (set by `cfsim run`: the crash report with the replay
+// command, which the parent cannot print since it sees an ordinary exit).
+std::atomic<const std::string*> g_crash_report{nullptr};
+
+#ifdef CFSIM_SANITIZED
+void on_sanitizer_death() {
+  for (auto& slot : g_sinks)
+    if (SafeJsonlSink* s = slot.exchange(nullptr)) s->emergency_flush();
+  if (const std::string* report = g_crash_report.exchange(nullptr)) write_all(STDOUT_FILENO, report->data(), report->size());
+}
+#endif
 
 void on_fatal_signal(int sig, siginfo_t* info, void*) {
   for (auto& slot : g_sinks)
@@ -70,6 +95,9 @@ void install_handlers_once() {
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, &g_previous[sig]);
   }
+#ifdef CFSIM_SANITIZED
+  __sanitizer_set_death_callback(on_sanitizer_death);
+#endif
 }
 
 }  // namespace
@@ -176,18 +204,33 @@ void SafeJsonlSink::emergency_flush() noexcept {
   ::rename(tmp_.c_str(), path_.c_str());
 }
 
+void set_sanitizer_crash_report(std::string text) {
+  static std::string report;  // lives as long as the process; set once per run
+  g_crash_report.store(nullptr);
+  report = std::move(text);
+#ifdef CFSIM_SANITIZED
+  if (!report.empty()) g_crash_report.store(&report);
+#endif
+}
+
 // --- the test hook ----------------------------------------------------------------------------------
 
 namespace {
 class CrashAtRecordSink : public TraceSink {
  public:
-  explicit CrashAtRecordSink(uint64_t at) : at_(at) {}
+  CrashAtRecordSink(uint64_t at, bool segv) : at_(at), segv_(segv) {}
   void write(const Record& r) override {
-    if (r.index == at_) std::abort();
+    if (r.index != at_) return;
+    if (!segv_) std::abort();
+    // A wild write, as a bug in simulated code would make: SIGSEGV from the faulting instruction.
+    // (Not through a null pointer, which UBSan would report before the write.)
+    volatile int* volatile nowhere = reinterpret_cast<volatile int*>(uintptr_t{64});
+    *nowhere = 1;
   }
 
  private:
   uint64_t at_;
+  bool segv_;
 };
 }  // namespace
 
@@ -196,9 +239,12 @@ std::shared_ptr<TraceSink> test_crash_sink_for(uint64_t seed) {
   if (!spec) return nullptr;
   std::string_view s(spec);
   size_t colon = s.find(':');
-  if (colon == std::string_view::npos) throw UsageError("CFSIM_TEST_CRASH must be SEED:RECORD");
+  if (colon == std::string_view::npos) throw UsageError("CFSIM_TEST_CRASH must be SEED:RECORD or SEED:RECORD:segv");
   if (parse_u64(s.substr(0, colon), "CFSIM_TEST_CRASH seed") != seed) return nullptr;
-  return std::make_shared<CrashAtRecordSink>(parse_u64(s.substr(colon + 1), "CFSIM_TEST_CRASH record"));
+  std::string_view rest = s.substr(colon + 1);
+  bool segv = rest.size() > 5 && rest.substr(rest.size() - 5) == ":segv";
+  if (segv) rest.remove_suffix(5);
+  return std::make_shared<CrashAtRecordSink>(parse_u64(rest, "CFSIM_TEST_CRASH record"), segv);
 }
 
 // --- child processes ---------------------------------------------------------------------------------

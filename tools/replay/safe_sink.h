@@ -58,9 +58,15 @@ class SafeJsonlSink : public TraceSink {
   uint64_t records_ = 0;
 };
 
+// In a sanitizer build, a bad access ends the process with the sanitizer's report rather than a
+// signal; a death callback then saves the traces, and prints `text` on stdout (the crash report a
+// parent would have printed); "" clears it (the run is over). No effect in other builds.
+void set_sanitizer_crash_report(std::string text);
+
 // For tests of the crash path: when the environment variable CFSIM_TEST_CRASH is "SEED:RECORD",
 // a run with that seed aborts (SIGABRT, like a failed assertion) right after writing trace record
-// number RECORD. Returns the sink to add to such a run, or nullptr.
+// number RECORD; with "SEED:RECORD:segv" it writes through a null pointer instead (SIGSEGV). Add
+// the sink returned last, after the trace's own sinks; nullptr when the variable names another seed.
 std::shared_ptr<TraceSink> test_crash_sink_for(uint64_t seed);
 
 // How a child process ended.

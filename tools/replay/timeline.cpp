@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "tools/replay/actors.h"
@@ -81,6 +82,13 @@ std::string render_timeline(std::span<const Record> records, const TimelineOptio
   }
   if (shown.empty()) return "(the trace holds no records to show)\n";
 
+  size_t time_w = 4;
+  for (const auto& [r, a] : shown) time_w = std::max(time_w, format_time(r->time).size());
+  time_w += 2;
+  const size_t max_columns = options.max_columns
+                                 ? options.max_columns
+                                 : std::clamp<size_t>(options.width_chars > time_w ? (options.width_chars - time_w) / 18 : 0, 4, 16);
+
   // Columns: actors in order of first appearance, the kernel first; grouped by family if too many.
   std::vector<std::string> actor_order;
   std::map<std::string, bool> seen;
@@ -90,31 +98,47 @@ std::string render_timeline(std::span<const Record> records, const TimelineOptio
       actor_order.push_back(a);
     }
   std::stable_partition(actor_order.begin(), actor_order.end(), [](const std::string& a) { return a == "kernel"; });
-  const bool grouped = actor_order.size() > options.max_columns;
-  std::vector<std::string> columns;
-  std::map<std::string, size_t> column_of_actor;
-  {
-    std::map<std::string, size_t> column_of_key;
-    for (const auto& a : actor_order) {
-      std::string key = grouped ? name_family(a) : a;
-      auto it = column_of_key.find(key);
-      if (it == column_of_key.end()) {
-        size_t index = columns.size();
-        if (index >= options.max_columns) {
-          index = options.max_columns - 1;  // the last column takes everything beyond
-          columns[index] = "(others)";
-        } else {
-          columns.push_back(key);
-        }
-        it = column_of_key.emplace(key, index).first;
-      }
-      column_of_actor[a] = it->second;
-    }
-  }
+  // Group only as much as needed: by trailing number first, then by every number.
+  auto count_keys = [&](auto&& key_of) {
+    std::set<std::string> keys;
+    for (const auto& a : actor_order) keys.insert(key_of(a));
+    return keys.size();
+  };
+  int level = 0;
+  if (actor_order.size() > max_columns)
+    level = count_keys([](const std::string& a) { return name_family(a); }) <= max_columns ? 1 : 2;
+  auto key_of = [level](const std::string& a) {
+    return level == 0 ? a : level == 1 ? name_family(a) : name_pattern(a);
+  };
+  const bool grouped = level > 0;
 
-  size_t time_w = 4;
-  for (const auto& [r, a] : shown) time_w = std::max(time_w, format_time(r->time).size());
-  time_w += 2;
+  // Still too many: the keys covering the fewest actors keep their own column (a Durable Object, a
+  // container, a store: one actor each), and the big families of short-lived fibers (one per
+  // request) share the last column, "(others)".
+  std::vector<std::string> keys;
+  std::map<std::string, size_t> members;
+  for (const auto& a : actor_order)
+    if (members[key_of(a)]++ == 0) keys.push_back(key_of(a));
+  std::set<std::string> own_column(keys.begin(), keys.end());
+  if (keys.size() > max_columns) {
+    std::vector<std::string> ranked = keys;
+    std::stable_sort(ranked.begin() + 1, ranked.end(),  // the kernel (or first actor) always keeps its column
+                     [&](const std::string& x, const std::string& y) { return members[x] < members[y]; });
+    own_column = std::set<std::string>(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(max_columns - 1));
+  }
+  std::vector<std::string> columns;
+  std::map<std::string, size_t> column_of_key;
+  for (const auto& k : keys)
+    if (own_column.count(k)) {
+      column_of_key[k] = columns.size();
+      columns.push_back(k);
+    }
+  if (own_column.size() < keys.size()) columns.push_back("(others)");
+  std::map<std::string, size_t> column_of_actor;
+  for (const auto& a : actor_order) {
+    auto it = column_of_key.find(key_of(a));
+    column_of_actor[a] = it != column_of_key.end() ? it->second : columns.size() - 1;
+  }
   const size_t col_w = std::max<size_t>(14, (options.width_chars > time_w ? options.width_chars - time_w : 0) / columns.size());
 
   std::string out;

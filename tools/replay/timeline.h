@@ -4,8 +4,9 @@
 // are left out unless asked for; span ends say how long the span lasted; long quiet stretches get a
 // line saying how much time passed. Durations are in human units ("250ms", "4m05s").
 //
-// With more actors than columns, actors whose names differ only by a trailing number share a
-// column ("submit-*") and each line names the one it is about.
+// With more actors than columns fit, actors whose names differ only by a trailing number share a
+// column ("submit-*"), then by any number ("do:C/c*#*"); if that is still too many, the biggest of
+// those families share a last column, "(others)". A line in a shared column names its actor.
 
 #include <span>
 #include <string>
@@ -16,7 +17,7 @@ namespace cfsim::cli {
 
 struct TimelineOptions {
   size_t width_chars = 120;     // total line width the columns are laid out in
-  size_t max_columns = 8;       // more actors than this: group them by name family
+  size_t max_columns = 0;       // more actors than this: group them by name family (0: as many as fit, 4..16)
   bool scheduling = false;      // include sched.resume records
   Duration gap_line_after = Duration::seconds(1);  // a "... passes" line for quiet stretches this long
 };

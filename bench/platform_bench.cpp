@@ -1,0 +1,210 @@
+// cfsim_bench_platform: the W3 platform workloads of bench-workloads.md.
+//
+//   cfsim_bench_platform session-hour [--seeds K]   the sessions app (sessions in Durable Object
+//       SQL storage, compute in a container) for one simulated hour: 100 clients, 10,000 requests
+//       through the Worker, sleepAfter 10 minutes, random host restarts. Reports simulated seconds
+//       per wall second, and seeds/s over K seeds (default 5), each its own world.
+//   cfsim_bench_platform scale-n N                   N containers in one world, idle then busy:
+//       each gets one request (a cold start), all sleep after 10 idle minutes, then each gets ten
+//       more. Reports wall time per simulated event and peak memory (max RSS) for that N.
+//
+// One workload per process run, one JSON line. Timing starts just before the first client fiber
+// is spawned and stops when run() returns.
+
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "model/container.h"
+#include "model/net.h"
+#include "model/worker.h"
+#include "sim/faults.h"
+#include "sim/trace_file.h"
+
+namespace {
+
+using namespace cfsim;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::ordered_json;
+
+long max_rss_kib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+struct Sessions : Container {
+  Sessions(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
+    default_port = 8080;
+    sleep_after = 10min;
+    ctx().storage().exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT)");
+  }
+  Response fetch(const Request& r) override {
+    if (r.path().rfind("/session/", 0) != 0) return Container::fetch(r);
+    std::string id = r.path().substr(9);
+    if (r.method == "POST") {
+      ctx().storage().exec("INSERT OR REPLACE INTO sessions (id, data) VALUES (?, ?)", {id, r.body});
+      return Response(200, "created");
+    }
+    auto row = ctx().storage().exec("SELECT data FROM sessions WHERE id = ?", {id}).next();
+    return row ? Response(200, std::get<std::string>((*row)[0])) : Response(404, "");
+  }
+};
+
+void app(Process& p) {
+  p.listen(8080, [&p](const Request&) {
+    p.sim().sleep_for(2ms);
+    return Response(200, "worked");
+  });
+  p.on_signal(kSigTerm, [&p] { p.exit(0); });
+}
+
+struct World {
+  Simulator sim;
+  Network net;
+  ContainerPlatform platform;
+  DurableObjectNamespace ns;
+  Worker worker;
+  FaultInjector faults;
+  World(uint64_t seed, int max_instances)
+      : sim(SimOptions{.seed = seed}),
+        net(sim),
+        platform(sim, net),
+        ns(sim, "SESSIONS", [this](DurableObjectState& c) { return std::make_unique<Sessions>(c, platform); }, {}),
+        worker(sim, [](const Request& r, Env& env) {
+          // Route by the "shard" header: which container instance serves this client.
+          std::string shard = r.headers.get("x-shard").value_or("main");
+          return get_container(env.durable_object("SESSIONS"), shard).fetch(r);
+        }),
+        faults(sim) {
+    ContainerImage image;
+    image.main = app;
+    ContainerNamespaceOptions o;
+    o.max_instances = max_instances;
+    platform.register_namespace(ns, image, o);
+    worker.env().bind("SESSIONS", ns);
+    platform.register_faults(faults);
+  }
+  Response request(std::string method, std::string path, std::string shard, std::string body = "") {
+    Request r;
+    r.method = std::move(method);
+    r.url = "https://sessions.example" + path;
+    r.headers.set("x-shard", std::move(shard));
+    r.body = std::move(body);
+    return worker.client_fetch(std::move(r));
+  }
+};
+
+// One simulated hour: 100 clients x 100 requests spread over the hour, 10 container instances,
+// a few random host restarts. Returns {events, ok}.
+std::pair<uint64_t, bool> session_hour(uint64_t seed) {
+  World w(seed, 20);
+  Random plan_rng = w.sim.random("bench.restarts");
+  FaultPlan plan;
+  for (int i = 0; i < 4; ++i)
+    plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "restart-host",
+              fmt::format("SESSIONS/shard-{}", plan_rng.below(10)), {}});
+  w.faults.apply(plan);
+  int ok = 0, failed = 0;
+  for (int c = 0; c < 100; ++c) {
+    w.sim.spawn(fmt::format("client-{}", c), [&, c] {
+      Random rng = w.sim.random(fmt::format("client-{}", c));
+      std::string shard = fmt::format("shard-{}", c % 10);
+      for (int i = 0; i < 100; ++i) {
+        w.sim.sleep_for(rng.exponential(36s));  // 100 requests over about an hour
+        std::string id = fmt::format("c{}-{}", c, i % 10);
+        Response r = (i % 3 == 0) ? w.request("POST", "/session/" + id, shard, "data")
+                     : (i % 3 == 1) ? w.request("GET", "/session/" + id, shard)
+                                    : w.request("GET", "/work", shard);
+        (r.status < 500 ? ok : failed)++;
+      }
+    });
+  }
+  RunResult r = w.sim.run(RunLimits{.until = Time::zero() + 1h});
+  return {r.events, ok + failed > 9000 && r.now == Time::zero() + 1h};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: cfsim_bench_platform session-hour [--seeds K] | scale-n N\n";
+    return 2;
+  }
+  std::string workload = argv[1];
+  json out;
+  if (workload == "session-hour") {
+    int seeds = 5;
+    if (argc >= 4 && std::string(argv[2]) == "--seeds") seeds = std::stoi(argv[3]);
+    if (seeds < 1) {
+      std::cerr << "cfsim_bench_platform: --seeds must be at least 1\n";
+      return 2;
+    }
+    auto start = Clock::now();
+    uint64_t events = 0;
+    bool ok = true;
+    for (int s = 1; s <= seeds; ++s) {
+      auto [e, good] = session_hour(static_cast<uint64_t>(s));
+      events += e;
+      ok = ok && good;
+    }
+    double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    out["workload"] = "session-hour";
+    out["seeds"] = seeds;
+    out["wall_s"] = wall;
+    out["wall_s_per_simulated_hour"] = wall / seeds;
+    out["simulated_s_per_wall_s"] = 3600.0 * seeds / wall;
+    out["seeds_per_s"] = seeds / wall;
+    out["ns_per_event"] = wall * 1e9 / static_cast<double>(events);
+    out["sim_events"] = events;
+    out["sim_end_us"] = int64_t{3600} * 1'000'000;
+    out["max_rss_kib"] = max_rss_kib();
+    out["ok"] = ok;
+  } else if (workload == "scale-n") {
+    if (argc < 3) {
+      std::cerr << "usage: cfsim_bench_platform scale-n N\n";
+      return 2;
+    }
+    const int n = std::stoi(argv[2]);
+    if (n < 1) {
+      std::cerr << "cfsim_bench_platform: N must be at least 1\n";
+      return 2;
+    }
+    World w(1, n);
+    int ok = 0;
+    auto start = Clock::now();
+    for (int k = 0; k < n; ++k) {
+      w.sim.spawn(fmt::format("client-{}", k), [&, k] {
+        std::string shard = fmt::format("c{}", k);
+        if (w.request("GET", "/work", shard).status == 200) ++ok;  // cold start
+        w.sim.sleep_for(15min);                                     // idle: every container sleeps
+        for (int i = 0; i < 10; ++i)                                 // busy again
+          if (w.request("GET", "/work", shard).status == 200) ++ok;
+      });
+    }
+    RunResult r = w.sim.run();
+    double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    out["workload"] = "scale-n";
+    out["n"] = n;
+    out["wall_s"] = wall;
+    out["ns_per_event"] = wall * 1e9 / static_cast<double>(r.events);
+    out["sim_events"] = r.events;
+    out["sim_end_us"] = r.now.ns / 1000;
+    out["trace_hash"] = hash_hex(r.trace_hash);
+    out["max_rss_kib"] = max_rss_kib();
+    out["requests_ok"] = ok;
+    out["ok"] = ok == 11 * n && r.reason == StopReason::quiescent;
+  } else {
+    std::cerr << "cfsim_bench_platform: unknown workload '" << workload << "'\n";
+    return 2;
+  }
+  std::cout << out.dump() << std::endl;
+  return out["ok"].get<bool>() ? 0 : 1;
+}
