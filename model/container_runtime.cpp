@@ -115,7 +115,7 @@ void ContainerRuntime::boot() {
   env["CLOUDFLARE_LOCATION"] = po.location;
   env["CLOUDFLARE_REGION"] = po.region;
   env["CLOUDFLARE_DURABLE_OBJECT_ID"] = id_.hex();
-  auto disk = leftover_ ? std::move(leftover_) : std::make_unique<Disk>(sim_, label_, cfg.type.disk_bytes, image.files);
+  auto disk = std::make_unique<Disk>(sim_, label_, cfg.type.disk_bytes, image.files);
   process_ = std::make_shared<Process>(*this, image_version_, std::move(env), start_options_.entrypoint,
                                        start_options_.enable_internet, cfg.type.memory_bytes, std::move(disk));
   EgressPolicy policy;
@@ -233,8 +233,7 @@ void ContainerRuntime::end_run(int exit_code, const std::string& cause) {
       if (!pending.reply->ready()) pending.reply->set_exception(lost);
     proc->pending_.clear();
     platform_.net_.detach(proc->endpoint_);
-    WipeReport w{};
-    leftover_ = std::move(proc->disk_);
+    WipeReport w = proc->disk_->wipe(cause);
     sim_.record("container", "disk_wipe",
                 {{"container", label_}, {"reason", cause}, {"files_lost", w.files_lost}, {"bytes_lost", w.bytes_lost}});
     std::map<uint32_t, FiberHandle> fibers = std::move(proc->fibers_);

@@ -246,7 +246,6 @@ class ContainerRuntime {
   std::string platform_stop_kind_;  // "" or "restart-host" / "rollout" during a platform stop
   std::shared_ptr<Promise<bool>> exited_;  // this run's outcome
   std::optional<ContainerExit> last_exit_;
-  std::unique_ptr<Disk> leftover_;
 };
 
 // The process's view: what the application's main gets. Every function must be called from one

@@ -197,8 +197,8 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
       sim_.record_end("do", "request", {{"id", me}, {"result", "ok"}});
       if (done) done->set_value(true);
       if (is_alarm) {
-        alarm_running_ = false;
         alarm_retries_ = 0;
+        alarm_settled();
       }
     } catch (const FiberKilled&) {
       throw;  // a reset killed us and has already settled `done`
@@ -404,10 +404,7 @@ void ObjectHost::schedule_alarm_event(Time at) {
 
 void ObjectHost::fire_alarm() {
   if (!alarm_time_) return;
-  if (alarm_running_) {  // alarms never overlap: try again once the running handler is done
-    schedule_alarm_event(sim_.now() + Duration::millis(1));
-    return;
-  }
+  if (alarm_running_) return;  // alarms never overlap: alarm_settled() fires it once the handler is done
   AlarmInfo info{alarm_retries_ > 0, alarm_retries_, *alarm_time_};
   alarm_time_.reset();  // an alarm counts as set until it starts (D5a)
   alarm_running_ = true;
@@ -416,18 +413,23 @@ void ObjectHost::fire_alarm() {
 }
 
 void ObjectHost::alarm_failed() {
-  alarm_running_ = false;
   if (alarm_retries_ >= ns_.options_.alarm_max_retries) {
     sim_.record("do", "alarm_gave_up", {{"object", label_}, {"retries", alarm_retries_}});
     alarm_retries_ = 0;
-    return;
+  } else if (++alarm_retries_, !alarm_time_) {  // unless the handler set a new alarm before failing
+    Duration backoff = ns_.options_.alarm_retry_first_backoff * (int64_t{1} << (alarm_retries_ - 1));
+    alarm_time_ = sim_.now() + backoff;
+    sim_.record("do", "alarm_retry", {{"object", label_}, {"retry", alarm_retries_}, {"at", *alarm_time_}});
+    schedule_alarm_event(*alarm_time_);
   }
-  ++alarm_retries_;
-  if (alarm_time_) return;  // the handler set a new alarm before failing: that one stands
-  Duration backoff = ns_.options_.alarm_retry_first_backoff * (int64_t{1} << (alarm_retries_ - 1));
-  alarm_time_ = sim_.now() + backoff;
-  sim_.record("do", "alarm_retry", {{"object", label_}, {"retry", alarm_retries_}, {"at", *alarm_time_}});
-  schedule_alarm_event(*alarm_time_);
+  alarm_settled();
+}
+
+void ObjectHost::alarm_settled() {
+  alarm_running_ = false;
+  // An alarm that came due while the handler ran (set by the handler itself, say) had its event
+  // consumed without firing: give it one now.
+  if (alarm_time_ && alarm_event_.slot == UINT32_MAX) schedule_alarm_event(*alarm_time_);
 }
 
 // --- fault verbs ------------------------------------------------------------------------------------

@@ -229,6 +229,7 @@ class ObjectHost {
   void schedule_alarm_event(Time at);
   void fire_alarm();
   void alarm_failed();
+  void alarm_settled();
 
   DurableObjectNamespace& ns_;
   Simulator& sim_;

@@ -36,6 +36,7 @@ struct PropApp : Container {
 ContainerImage prop_image(std::string version) {
   ContainerImage img;
   img.version = version;
+  img.files = {{"/tmp/.keep", ""}};
   img.main = [](Process& p) {
     p.on_signal(kSigTerm, [&p] { p.exit(0); });
     // Runs never overlap, so the time main starts names this run.
@@ -55,7 +56,17 @@ ContainerImage prop_image(std::string version) {
   return img;
 }
 
+// Counts the app's own crashes (an exception out of a handler), which the invariants forbid: a
+// crashing app would turn every request into a 500 and hide everything else.
+struct CrashCounter : TraceSink {
+  int crashes = 0;
+  void write(const Record& r) override {
+    if (r.category == "container" && r.name == "crash") ++crashes;
+  }
+};
+
 struct Outcome {
+  int crashes = 0;
   uint64_t hash = 0;
   std::vector<Response> responses;
   std::string stored;
@@ -65,7 +76,8 @@ struct Outcome {
 
 // A fresh world per run: requests at `request_times`, the plan applied, then 1 h of silence.
 Outcome run_world(const FaultPlan& plan, const std::vector<int64_t>& request_ms, uint64_t seed = 7, bool shuffle = false) {
-  Simulator sim(SimOptions{.seed = seed, .shuffle_ties = shuffle, .trace_scheduling = false});
+  auto counter = std::make_shared<CrashCounter>();
+  Simulator sim(SimOptions{.seed = seed, .shuffle_ties = shuffle, .trace_scheduling = false}, {counter});
   Network net(sim);
   ContainerPlatformOptions po;
   po.hop_latency = Duration::millis(1);
@@ -101,6 +113,7 @@ Outcome run_world(const FaultPlan& plan, const std::vector<int64_t>& request_ms,
   out.stopped = !rt.running();
   out.quiet = sim.run(RunLimits{.until = end + Duration::seconds(600)}).reason == StopReason::quiescent;
   out.hash = sim.trace_hash();
+  out.crashes = counter->crashes;
   return out;
 }
 
@@ -115,6 +128,7 @@ FaultSpace container_space() {
 }  // namespace
 
 void check_invariants(const Outcome& a) {
+  RC_ASSERT(a.crashes == 0);
   RC_ASSERT(a.stored == "kept");
   for (const Response& r : a.responses) {
     if (r.status == 200) {

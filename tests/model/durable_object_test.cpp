@@ -607,3 +607,31 @@ TEST(DurableObject, OutgoingMessagesWaitForEarlierWrites_OutputGate_D11) {
 }
 
 }  // namespace
+
+namespace {
+
+struct SelfRearming : DurableObject {
+  static inline std::vector<int64_t> fired;
+  using DurableObject::DurableObject;
+  Response fetch(const Request&) override {
+    ctx().set_alarm(ctx().sim().now());
+    return Response(200, "set");
+  }
+  void alarm(const AlarmInfo&) override {
+    fired.push_back(ctx().sim().now().ns);
+    if (fired.size() < 3) ctx().set_alarm(ctx().sim().now());  // due at once, while this handler still runs
+    ctx().sim().sleep_for(10s);
+  }
+};
+
+TEST(DurableObjectAlarm, AnAlarmDueWhileItsHandlerRunsFiresOnceTheHandlerEnds_D6) {
+  Simulator sim;
+  DurableObjectNamespace ns(sim, "RE", [](DurableObjectState& c) { return std::make_unique<SelfRearming>(c); }, {});
+  SelfRearming::fired.clear();
+  sim.spawn("client", [&] { ns.get_by_name("x").fetch({}); });
+  RunResult r = sim.run();
+  EXPECT_EQ(SelfRearming::fired, (std::vector<int64_t>{0, Duration(10s).ns, Duration(20s).ns}));
+  EXPECT_LT(r.events, 200u) << "no busy loop while a handler sleeps";
+}
+
+}  // namespace
