@@ -80,7 +80,7 @@ void ContainerRuntime::start(ContainerStartOptions options) {
       throw std::invalid_argument(fmt::format("Environment variable values cannot contain NUL (variable '{}')", name));
   }
   ContainerPlatform::NsConfig& cfg = platform_.config(ns_name_);
-  const int running_now = platform_.running_instances(ns_name_);
+  const int running_now = cfg.running;
   if (running_now >= cfg.options.max_instances) {
     sim_.record("container", "start_refused",
                 {{"container", label_}, {"running", running_now}, {"max_instances", cfg.options.max_instances}});
@@ -88,6 +88,7 @@ void ContainerRuntime::start(ContainerStartOptions options) {
                                      running_now, cfg.options.max_instances, kNoInstance));
   }
   running_ = true;
+  ++cfg.running;
   ++starts_;
   start_options_ = std::move(options);
   image_version_ = cfg.current;
@@ -210,6 +211,7 @@ void ContainerRuntime::end_run(int exit_code, const std::string& cause) {
   std::shared_ptr<Process> proc = std::move(process_);
   process_.reset();
   running_ = false;
+  --platform_.config(ns_name_).running;
   if (boot_pending_) {
     sim_.cancel(boot_event_);
     boot_pending_ = false;
@@ -462,12 +464,7 @@ ContainerRuntime* ContainerPlatform::find_runtime(std::string_view ns_name, std:
   return it == runtimes_.end() ? nullptr : it->second.get();
 }
 
-int ContainerPlatform::running_instances(std::string_view ns_name) const {
-  int n = 0;
-  for (const auto& [hex, rt] : runtimes_)
-    if (rt->ns_name_ == ns_name && rt->running()) ++n;
-  return n;
-}
+int ContainerPlatform::running_instances(std::string_view ns_name) const { return config(ns_name).running; }
 
 void ContainerPlatform::rollout(std::string_view ns_name, const std::string& version) {
   NsConfig& cfg = config(ns_name);

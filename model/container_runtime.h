@@ -382,6 +382,7 @@ class ContainerPlatform {
     InstanceType type;
     std::map<std::string, ContainerImage> images;  // by version
     std::string current;
+    int running = 0;  // runtimes of this namespace with running() true (the max_instances count)
   };
   NsConfig& config(std::string_view ns_name);
   const NsConfig& config(std::string_view ns_name) const;
