@@ -4,6 +4,14 @@
 
 namespace cfsim {
 
+std::vector<std::pair<std::string, std::string>> run_info(const ContainerPlatformOptions& o) {
+  return {{"containers.cold_start_median", format_duration(o.cold_start_median)},
+          {"containers.cold_start_sigma", fmt::format("{}", o.cold_start_sigma)},
+          {"containers.hop_latency", format_duration(o.hop_latency)},
+          {"containers.stop_grace_period", format_duration(o.stop_grace_period)}};
+}
+
+
 namespace {
 
 bool ignored_by_default(int signo) { return signo == kSigChld || signo == kSigCont || signo == kSigUrg || signo == kSigWinch; }

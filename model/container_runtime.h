@@ -147,6 +147,9 @@ struct ContainerPlatformOptions {
   std::string region = "WNAM";
 };
 
+// ContainerPlatformOptions as key/value pairs for SimOptions::run_info (the trace header).
+std::vector<std::pair<std::string, std::string>> run_info(const ContainerPlatformOptions& o);
+
 // Per container namespace (wrangler's `containers` entry).
 struct ContainerNamespaceOptions {
   std::string instance_type = "lite";  // wrangler default "dev" = lite (§2)

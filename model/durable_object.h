@@ -51,6 +51,10 @@ struct DurableObjectOptions {
   StorageOptions storage;                  // per-object storage limits (10 GB by default)
 };
 
+// DurableObjectOptions as key/value pairs for SimOptions::run_info (the trace header); keys start
+// with `prefix` (e.g. "do.SESSIONS.").
+std::vector<std::pair<std::string, std::string>> run_info(const DurableObjectOptions& o, const std::string& prefix);
+
 // What a caller sees when the object fails under it (reset, crash, failed commit).
 class DurableObjectError : public std::runtime_error {
  public:

@@ -35,8 +35,12 @@ struct CounterObject : DurableObject {
 
 ScenarioResult run_do_counter(const Scenario& self, const ScenarioOptions& o) {
   using namespace std::chrono_literals;
-  Simulator sim(sim_options_for(self, o), o.sinks);
-  DurableObjectNamespace ns(sim, "COUNTER", [](DurableObjectState& c) { return std::make_unique<CounterObject>(c); }, {});
+  const DurableObjectOptions do_options;
+  SimOptions so = sim_options_for(self, o);
+  auto info = run_info(do_options, "do.COUNTER.");  // the trace header holds every option
+  so.run_info.insert(so.run_info.end(), info.begin(), info.end());
+  Simulator sim(so, o.sinks);
+  DurableObjectNamespace ns(sim, "COUNTER", [](DurableObjectState& c) { return std::make_unique<CounterObject>(c); }, do_options);
   FaultInjector faults(sim);
   register_durable_object_faults(faults, {&ns});
   ScenarioResult result;

@@ -84,13 +84,20 @@ struct SqlSessions : Container {
 };
 
 ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool on_disk) {
-  Simulator sim(sim_options_for(self, o), o.sinks);
-  Network net(sim);
-  ContainerPlatform platform(sim, net);
+  // Every option of the world goes into the trace header, so the trace alone replays the run.
+  const NetworkOptions net_options;
+  const ContainerPlatformOptions platform_options;
+  const DurableObjectOptions do_options;
+  SimOptions so = sim_options_for(self, o);
+  for (auto info : {run_info(net_options), run_info(platform_options), run_info(do_options, "do.SESSIONS.")})
+    so.run_info.insert(so.run_info.end(), info.begin(), info.end());
+  Simulator sim(so, o.sinks);
+  Network net(sim, net_options);
+  ContainerPlatform platform(sim, net, platform_options);
   DurableObjectNamespace ns(sim, "SESSIONS", [&platform, on_disk](DurableObjectState& c) -> std::unique_ptr<DurableObject> {
     if (on_disk) return std::make_unique<DiskSessions>(c, platform);
     return std::make_unique<SqlSessions>(c, platform);
-  }, {});
+  }, do_options);
   ContainerImage image;
   image.main = [on_disk](Process& p) { session_app(p, on_disk); };
   platform.register_namespace(ns, image);
