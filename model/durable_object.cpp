@@ -116,13 +116,20 @@ void DurableObjectState::block_concurrency_while(const std::function<void()>& fn
     fn();
   } catch (const FiberKilled&) {
     throw;
-  } catch (const std::exception& e) {
+  } catch (...) {
+    std::string what = "exception not derived from std::exception";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
     h.sim_.cancel(timer);
-    h.reset_instance(fmt::format("Durable Object reset because blockConcurrencyWhile() threw: {}", e.what()), false, "bcw_threw");
+    h.reset_instance(fmt::format("Durable Object reset because blockConcurrencyWhile() threw: {}", what), false, "bcw_threw");
     throw;  // not reached from a request fiber: the reset kills it
   }
   h.sim_.cancel(timer);
-  h.open_input_gate();
+  if (h.incarnation_ == inc) h.open_input_gate();  // after a reset the gate is not ours to open
 }
 
 void DurableObjectState::set_alarm(Time t) {
@@ -213,10 +220,17 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
       }
     } catch (const FiberKilled&) {
       throw;  // a reset killed us and has already settled `done`
-    } catch (const std::exception& e) {
+    } catch (...) {  // whatever the object threw (not only std::exception) goes to the caller
       auto error = std::current_exception();
+      std::string what = "exception not derived from std::exception";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
       wait_output_gate();  // even an error reply waits for the writes made before it
-      sim_.record_end("do", "request", {{"id", me}, {"result", "exception"}, {"error", e.what()}});
+      sim_.record_end("do", "request", {{"id", me}, {"result", "exception"}, {"error", what}});
       if (done) done->set_exception(error);
       if (is_alarm) alarm_failed();
     }
@@ -359,6 +373,8 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
   sim_.record("do", "reset", {{"object", label_}, {"cause", what}, {"reason", reason}, {"lose_unconfirmed", lose_unconfirmed_writes}});
   ++incarnation_;
   if (lose_unconfirmed_writes) {
+    abort_pending_ = false;  // this reset is the one a pending storage abort asked for
+    aborted_seen_ = storage_.aborted_transactions();
     if (storage_.has_pending_writes()) sim_.record("do", "writes_lost", {{"object", label_}, {"batches", batches_closed_ - batches_durable_}});
     storage_.rollback();
     writes_seen_ = storage_ops();
@@ -397,6 +413,12 @@ void ObjectHost::arm_idle_timer() {
   idle_event_ = sim_.call_after(ns_.options_.idle_eviction_after, [this] {
     idle_armed_ = false;
     if (!instance_ || !requests_.empty() || alarm_running_ || round_trip_in_flight_) return;
+    if (storage_.has_pending_writes()) {
+      // Writes made outside any request (a container's monitor, say) close no batch by themselves:
+      // make them durable now, and evict only once they are.
+      close_batch();
+      if (round_trip_in_flight_) return;
+    }
     sim_.record("do", "evict", {{"object", label_}});
     ++incarnation_;
     instance_.reset();
@@ -427,7 +449,10 @@ void ObjectHost::alarm_failed() {
   if (alarm_retries_ >= ns_.options_.alarm_max_retries) {
     sim_.record("do", "alarm_gave_up", {{"object", label_}, {"retries", alarm_retries_}});
     alarm_retries_ = 0;
-  } else if (++alarm_retries_, !alarm_time_) {  // unless the handler set a new alarm before failing
+  } else if (alarm_time_) {  // the handler set a new alarm before failing: that one stands, fresh
+    alarm_retries_ = 0;
+  } else {
+    ++alarm_retries_;
     Duration backoff = ns_.options_.alarm_retry_first_backoff * (int64_t{1} << (alarm_retries_ - 1));
     alarm_time_ = sim_.now() + backoff;
     sim_.record("do", "alarm_retry", {{"object", label_}, {"retry", alarm_retries_}, {"at", *alarm_time_}});

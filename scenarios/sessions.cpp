@@ -144,7 +144,12 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
     for (auto& c : clients) c.join();
     sim.sleep_for(15min);
     for (const Created& s : acked) {
+      // A 5xx is an outage (a fault during the read-back), not a verdict: ask again.
       Response r = request("GET", "/session/" + s.id);
+      for (int attempt = 0; r.status >= 500 && attempt < 5; ++attempt) {
+        sim.sleep_for(5s);
+        r = request("GET", "/session/" + s.id);
+      }
       if (r.status == 200 && r.body == s.data) continue;
       ++lost;
       sim.record("check", "session_lost", {{"id", s.id}, {"created_at", s.at}, {"status", r.status}});

@@ -635,3 +635,45 @@ TEST(DurableObjectAlarm, AnAlarmDueWhileItsHandlerRunsFiresOnceTheHandlerEnds_D6
 }
 
 }  // namespace
+
+namespace {
+
+struct OddThrower : DurableObject {
+  static inline int alarms = 0;
+  using DurableObject::DurableObject;
+  Response fetch(const Request& req) override {
+    if (req.path() == "/alarm") ctx().set_alarm(ctx().sim().now() + 1s);
+    if (req.path() == "/throw-int") throw 42;
+    return Response(200, "ok");
+  }
+  void alarm(const AlarmInfo&) override {
+    if (++alarms == 1) throw 7;  // not a std::exception: still a failure to retry
+  }
+};
+
+TEST(DurableObject, AnythingThrownReachesTheCallerAndTheObjectGoesOn) {
+  Simulator sim;
+  DurableObjectNamespace ns(sim, "ODD", [](DurableObjectState& c) { return std::make_unique<OddThrower>(c); }, {});
+  OddThrower::alarms = 0;
+  int caught = 0;
+  std::string after;
+  sim.spawn("client", [&] {
+    auto stub = ns.get_by_name("x");
+    Request r;
+    r.url = "https://do/throw-int";
+    try {
+      stub.fetch(r);
+    } catch (int v) {
+      caught = v;
+    }
+    r.url = "https://do/alarm";
+    after = stub.fetch(r).body;
+  });
+  sim.run();
+  EXPECT_EQ(caught, 42);
+  EXPECT_EQ(after, "ok") << "the object still serves requests";
+  EXPECT_EQ(OddThrower::alarms, 2) << "the failed alarm was retried";
+  EXPECT_EQ(ns.host(ns.id_from_name("x")).requests_in_flight(), 0u);
+}
+
+}  // namespace
