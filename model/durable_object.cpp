@@ -202,7 +202,10 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
   std::string fiber_name = fmt::format("do:{}#{}", label_, next_request_++);
   FiberHandle f = sim_.spawn(std::move(fiber_name), [this, kind, detail, work = std::move(work), done] {
     const uint32_t me = sim_.current().id();
-    sim_.set_suspend_hook([this] { close_batch(); });
+    sim_.set_suspend_hook([this, me] {
+      close_batch();
+      hold_gate_for_transaction(me);
+    });
     sim_.set_fiber_context(this);
     sim_.record_begin("do", "request", {{"id", me}, {"object", label_}, {"kind", kind}, {"detail", detail}});
     const bool is_alarm = done == nullptr;
@@ -211,6 +214,7 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
       ensure_instance();
       std::shared_ptr<DurableObject> instance = instance_;  // keeps it alive while we run on it
       work(*instance);
+      hold_gate_for_transaction(me);  // the transaction ended with the work: let others in
       wait_output_gate();
       sim_.record_end("do", "request", {{"id", me}, {"result", "ok"}});
       if (done) done->set_value(true);
@@ -229,6 +233,7 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
         what = e.what();
       } catch (...) {
       }
+      hold_gate_for_transaction(me);
       wait_output_gate();  // even an error reply waits for the writes made before it
       sim_.record_end("do", "request", {{"id", me}, {"result", "exception"}, {"error", what}});
       if (done) done->set_exception(error);
@@ -272,6 +277,24 @@ void ObjectHost::close_input_gate() {
   wait_input_gate();
   gate_holder_ = sim_.current().id();
   ++gate_depth_;
+}
+
+void ObjectHost::hold_gate_for_transaction(uint32_t me) {
+  // A transaction() open across a suspension shares the object's one SQLite savepoint stack: a
+  // request starting meanwhile would write inside it, and lose its writes if it rolls back. So
+  // the transaction's fiber holds the input gate from its first suspension inside the transaction
+  // until the transaction is over (checked at each of its suspensions and at its end).
+  // (Requests already running when the transaction began are not held back.)
+  if (storage_.in_transaction()) {
+    if (txn_gate_holder_ == 0 && (gate_holder_ == 0 || gate_holder_ == me)) {
+      txn_gate_holder_ = me;
+      gate_holder_ = me;
+      ++gate_depth_;
+    }
+  } else if (txn_gate_holder_ == me) {
+    txn_gate_holder_ = 0;
+    open_input_gate();
+  }
 }
 
 void ObjectHost::open_input_gate() {
@@ -394,6 +417,7 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
   }
   gate_holder_ = 0;
   gate_depth_ = 0;
+  txn_gate_holder_ = 0;
   gate_waiters_.notify_all();
   instance_.reset();  // the fibers still running on it hold their own reference until they unwind
   if (alarm_doomed) alarm_failed();

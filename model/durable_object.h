@@ -227,6 +227,7 @@ class ObjectHost {
   void wait_input_gate();
   void close_input_gate();
   void open_input_gate();
+  void hold_gate_for_transaction(uint32_t me);
   void reset_instance(const std::string& reason, bool lose_unconfirmed_writes, const char* what);
   void request_finished(uint32_t fiber_id);
   void arm_idle_timer();
@@ -249,6 +250,7 @@ class ObjectHost {
   // Input gate: held by one fiber at a time (depth counts nesting).
   uint32_t gate_holder_ = 0;
   int gate_depth_ = 0;
+  uint32_t txn_gate_holder_ = 0;  // a fiber holding the gate for its open transaction()
   WaitQueue gate_waiters_;
   // Output gate / durability.
   uint64_t writes_seen_ = 0;

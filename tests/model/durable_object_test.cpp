@@ -677,3 +677,50 @@ TEST(DurableObject, AnythingThrownReachesTheCallerAndTheObjectGoesOn) {
 }
 
 }  // namespace
+
+namespace {
+
+struct TxnRollback : DurableObject {
+  using DurableObject::DurableObject;
+  Response fetch(const Request& req) override {
+    ObjectStorage& s = ctx().storage();
+    if (req.path() == "/txn-then-rollback") {
+      try {
+        s.transaction([&](Transaction& t) {
+          t.put("mine", KvValue(int64_t{1}));
+          ctx().sim().sleep_for(10ms);  // suspends inside the transaction
+          throw std::runtime_error("changed my mind");
+        });
+      } catch (const std::runtime_error&) {
+      }
+      return Response(200, "rolled back");
+    }
+    s.put("other", KvValue(int64_t{2}));
+    return Response(200, "wrote other");
+  }
+};
+
+TEST(DurableObject, ARequestArrivingDuringAnOpenTransactionIsNotRolledBackWithIt_S4_4) {
+  Simulator sim;
+  DurableObjectNamespace ns(sim, "TXR", [](DurableObjectState& c) { return std::make_unique<TxnRollback>(c); }, {});
+  int64_t other_replied = -1;
+  sim.spawn("first", [&] {
+    Request r;
+    r.url = "https://do/txn-then-rollback";
+    ns.get_by_name("x").fetch(r);
+  });
+  sim.spawn("second", [&] {
+    sim.sleep_for(1ms);  // arrives while the transaction is open
+    Request r;
+    r.url = "https://do/put";
+    EXPECT_EQ(ns.get_by_name("x").fetch(r).status, 200);
+    other_replied = sim.now().ns;
+  });
+  sim.run();
+  ObjectStorage& s = ns.host(ns.id_from_name("x")).storage();
+  EXPECT_FALSE(s.get("mine").has_value());
+  EXPECT_TRUE(s.get("other").has_value()) << "an acknowledged write must not vanish with another request's rollback";
+  EXPECT_GE(other_replied, Duration(10ms).ns) << "it waited for the transaction to end";
+}
+
+}  // namespace
