@@ -8,6 +8,17 @@ namespace cfsim {
 
 namespace {
 std::string hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+
+// What an exception says, for trace records and reset reasons; objects may throw anything.
+std::string exception_text(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "exception not derived from std::exception";
+  }
+}
 bool is_lower_hex(std::string_view s) {
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
@@ -117,13 +128,7 @@ void DurableObjectState::block_concurrency_while(const std::function<void()>& fn
   } catch (const FiberKilled&) {
     throw;
   } catch (...) {
-    std::string what = "exception not derived from std::exception";
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    const std::string what = exception_text(std::current_exception());
     h.sim_.cancel(timer);
     h.reset_instance(fmt::format("Durable Object reset because blockConcurrencyWhile() threw: {}", what), false, "bcw_threw");
     throw;  // not reached from a request fiber: the reset kills it
@@ -226,13 +231,7 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
       throw;  // a reset killed us and has already settled `done`
     } catch (...) {  // whatever the object threw (not only std::exception) goes to the caller
       auto error = std::current_exception();
-      std::string what = "exception not derived from std::exception";
-      try {
-        throw;
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
+      const std::string what = exception_text(error);
       hold_gate_for_transaction(me);
       wait_output_gate();  // even an error reply waits for the writes made before it
       sim_.record_end("do", "request", {{"id", me}, {"result", "exception"}, {"error", what}});
