@@ -209,8 +209,10 @@ FaultPlan fault_plan_from_seed(uint64_t seed, const FaultSpace& space) {
   return plan;
 }
 
-void FaultInjector::on(std::string verb, Handler h) {
+void FaultInjector::on(std::string verb, Handler h, Handler check) {
   if (!valid_verb(verb)) throw FaultPlanError(fmt::format("fault verb '{}' is not a valid name", verb));
+  if (check) checks_[verb] = std::move(check);
+  else checks_.erase(verb);
   handlers_[std::move(verb)] = std::move(h);
 }
 
@@ -226,6 +228,7 @@ void FaultInjector::apply(const FaultPlan& plan) {
     }
     if (a.at < sim_.now())
       throw FaultPlanError(fmt::format("fault plan: action '{}' at {} is in the past (now {})", a.verb, format_time(a.at), format_time(sim_.now())));
+    if (auto check = checks_.find(a.verb); check != checks_.end()) check->second(a);
   }
   plan_ = plan;
   applied_ = true;

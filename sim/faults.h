@@ -93,8 +93,10 @@ class FaultInjector {
   explicit FaultInjector(Simulator& sim) : sim_(sim) {}
 
   // Registers the handler of a verb (called on the scheduler at the action's time; must not block:
-  // spawn a fiber for anything that waits).
-  void on(std::string verb, Handler h);
+  // spawn a fiber for anything that waits). `check`, if given, validates an action of this verb
+  // when a plan is applied (a target that names nothing, say) by throwing FaultPlanError, so a bad
+  // plan fails before the run instead of when the action fires.
+  void on(std::string verb, Handler h, Handler check = {});
   // Checks every verb is registered and every action is valid and lies in the future, then
   // schedules them. Knobs become readable through knob(). Throws FaultPlanError before scheduling
   // anything. Once per injector: a second call is a FaultPlanError (merge plans first).
@@ -116,7 +118,7 @@ class FaultInjector {
     Random rng;
   };
   Simulator& sim_;
-  std::map<std::string, Handler, std::less<>> handlers_;
+  std::map<std::string, Handler, std::less<>> handlers_, checks_;
   std::map<std::string, Site, std::less<>> sites_;
   FaultPlan plan_;
   bool applied_ = false;

@@ -429,6 +429,32 @@ TEST(FaultInjector, UnknownVerbRejectedBeforeAnythingIsScheduled) {
   EXPECT_EQ(fired, 1);
 }
 
+TEST(FaultInjector, AVerbsCheckRejectsABadTargetBeforeAnythingIsScheduled) {
+  World w;
+  int fired = 0, checked = 0;
+  w.faults.on(
+      "crash", [&](const FaultAction&) { ++fired; },
+      [&](const FaultAction& a) {
+        ++checked;
+        if (a.target != "container:a") throw FaultPlanError("crash: no container '" + a.target + "'");
+      });
+  FaultPlan p;
+  p.add(action(1s, "crash", "container:a"));
+  p.add(action(2s, "crash", "container:zz"));
+  const std::string msg = plan_error([&] { w.faults.apply(p); });
+  EXPECT_EQ(msg, "crash: no container 'container:zz'");
+  EXPECT_EQ(checked, 2);
+  w.sim.run();
+  EXPECT_EQ(fired, 0) << "nothing was scheduled";
+  EXPECT_TRUE(w.faults.plan().empty());
+  // Re-registering the verb without a check drops the old one.
+  w.faults.on("crash", [&](const FaultAction&) { ++fired; });
+  w.faults.apply(p);
+  w.sim.run();
+  EXPECT_EQ(fired, 2);
+  EXPECT_EQ(checked, 2);
+}
+
 TEST(FaultInjector, ActionInThePastRejected) {
   World w;
   std::vector<int64_t> fired_at;
