@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "model/body_stream.h"
+#include "model/websocket.h"
+
 namespace cfsim {
 
 namespace {
@@ -115,6 +118,13 @@ Container::~Container() {
   if (monitor_fiber_ && !monitor_fiber_.done()) {
     if (!sim_.in_fiber()) sim_.kill_now(monitor_fiber_);
     else if (sim_.current().id() != monitor_fiber_.id()) sim_.kill(monitor_fiber_);
+  }
+  // WebSockets relayed by this instance end with it (§4.7: a shutdown terminates WebSockets):
+  // the relay's ends are dropped, so the client and the container app both see 1006.
+  for (FiberHandle& f : ws_relays_) {
+    if (f.done()) continue;
+    if (!sim_.in_fiber()) sim_.kill_now(f);
+    else if (sim_.current().id() != f.id()) sim_.kill(f);
   }
 }
 
@@ -398,6 +408,8 @@ int Container::do_start_container(int port_to_check, const std::optional<Contain
     // concurrent request can run (and must find the start in flight: §8 item 6).
     sim_.yield();
     if (!rt_.running()) {
+      refresh_outbound_interception();  // the SDK registers its proxy right before start()
+      internet_at_start_ = enable_internet;
       rt_.start(so);
       monitor_ = rt_.monitor_future();
       set_state(ContainerStatus::running);
@@ -534,9 +546,10 @@ Response Container::container_fetch(Request req, std::optional<int> port) {
   renew_activity_timeout();
   struct InFlight {
     Container* c;
+    bool held = true;  // false once the end of a streamed body will release it
     explicit InFlight(Container* cc) : c(cc) { ++c->inflight_; }
     ~InFlight() {
-      if (--c->inflight_ == 0) c->renew_activity_timeout();  // P:decrementInflight
+      if (held && --c->inflight_ == 0) c->renew_activity_timeout();  // P:decrementInflight
     }
   };
   std::string path = req.path();
@@ -544,6 +557,22 @@ Response Container::container_fetch(Request req, std::optional<int> port) {
   try {
     InFlight guard(this);
     Response r = tp.fetch(std::move(req));
+    if (r.stream && !r.stream->ended()) {
+      // The SDK decrements when the body has been fully streamed, or has failed (P:decrementInflight,
+      // §1.5, §8 item 8): until then the request stays in flight and the window restarts at its end.
+      guard.held = false;
+      std::weak_ptr<Container*> life = life_;
+      r.stream->on_end([life](const BodyStream&) {
+        std::shared_ptr<Container*> c = life.lock();
+        if (!c) return;  // the object was reset meanwhile: its new instance never counted this request
+        Container* self = *c;
+        if (--self->inflight_ == 0) self->renew_activity_timeout();
+      });
+    }
+    if (r.websocket) {
+      guard.held = false;  // the relay holds the count until either side closes
+      return proxy_websocket(std::move(r));
+    }
     return r;
   } catch (const std::exception& e) {
     const std::string m = e.what();
@@ -551,6 +580,360 @@ Response Container::container_fetch(Request req, std::optional<int> port) {
     if (error_is(m, kConnectionLost)) return Response(500, "Container suddenly disconnected, try again");
     return Response(500, "Error proxying request to container: " + m);
   }
+}
+
+// --- egress (§7.2, §1.3) ------------------------------------------------------------------------------------
+
+void Container::check_outbound_method(const std::string& method) const {
+  if (!outbound_handlers.count(method)) {
+    std::string known;
+    for (const auto& [name, h] : outbound_handlers) known += (known.empty() ? "" : ", ") + name;
+    throw std::invalid_argument(fmt::format("Outbound handler method '{}' not found in outbound_handlers of {} (has: {})",
+                                            method, label_, known.empty() ? "none" : known));
+  }
+}
+
+HttpHandler Container::bind_outbound(const OutboundHandler& h, const std::string& params) {
+  // A copy of the handler and of the context, never `this`: the policy outlives this instance
+  // when the object resets while its container runs.
+  OutboundContext c{ctx().id().hex(), platform_.namespace_of(ctx().id()).name(), params};
+  return [h, c](const Request& r) { return h(r, c); };
+}
+
+void Container::restore_outbound_configuration() {
+  if (outbound_restored_) return;
+  outbound_restored_ = true;
+  std::optional<KvValue> v = ctx().storage().get(kOutboundConfigurationKey);
+  if (!v || v->type() != KvValue::Type::map) return;
+  using_interception_ = true;  // a persisted configuration means the proxy was in use
+  const KvValue::Map& m = v->as_map();
+  auto read_override = [&](const KvValue& o, const std::string& where) -> std::optional<OutboundOverride> {
+    if (o.type() != KvValue::Type::map) return std::nullopt;
+    const KvValue::Map& om = o.as_map();
+    auto method = om.find("method");
+    if (method == om.end() || method->second.type() != KvValue::Type::string) return std::nullopt;
+    OutboundOverride ov{method->second.as_string(), ""};
+    if (auto p = om.find("params"); p != om.end() && p->second.type() == KvValue::Type::string) ov.params = p->second.as_string();
+    if (!outbound_handlers.count(ov.method)) {  // the SDK warns and ignores it
+      sim_.record("container", "outbound_restore_skipped", {{"container", label_}, {"where", where}, {"method", ov.method}});
+      return std::nullopt;
+    }
+    return ov;
+  };
+  auto read_list = [&](const char* key) -> std::optional<std::vector<std::string>> {
+    auto it = m.find(key);
+    if (it == m.end() || it->second.type() != KvValue::Type::array) return std::nullopt;
+    std::vector<std::string> out;
+    for (const KvValue& h : it->second.as_array())
+      if (h.type() == KvValue::Type::string) out.push_back(h.as_string());
+    return out;
+  };
+  if (auto it = m.find("outboundHandlerOverride"); it != m.end()) outbound_handler_override_ = read_override(it->second, "*");
+  if (auto it = m.find("outboundByHostOverrides"); it != m.end() && it->second.type() == KvValue::Type::map)
+    for (const auto& [host, o] : it->second.as_map())
+      if (std::optional<OutboundOverride> ov = read_override(o, host)) outbound_by_host_overrides_[host] = *ov;
+  if (auto it = m.find("hasInterceptAllRegistration"); it != m.end() && it->second.type() == KvValue::Type::boolean)
+    intercept_all_registration_ = it->second.as_bool();
+  if (auto l = read_list("allowedHosts")) allowed_hosts_override_ = std::move(l);
+  if (auto l = read_list("deniedHosts")) denied_hosts_override_ = std::move(l);
+  sim_.record("container", "outbound_restored",
+              {{"container", label_}, {"overrides", static_cast<int64_t>(outbound_by_host_overrides_.size())},
+               {"catch_all_override", outbound_handler_override_.has_value()}});
+}
+
+void Container::persist_outbound_configuration() {
+  // P:persistOutboundConfiguration: the run-time state only (the static fields are code). Absent
+  // fields are left out rather than stored as undefined.
+  KvValue::Map m;
+  auto override_value = [](const OutboundOverride& o) {
+    KvValue::Map om{{"method", KvValue(o.method)}};
+    if (!o.params.empty()) om.emplace("params", KvValue(o.params));
+    return KvValue(std::move(om));
+  };
+  if (!outbound_by_host_overrides_.empty()) {
+    KvValue::Map hosts;
+    for (const auto& [host, o] : outbound_by_host_overrides_) hosts.emplace(host, override_value(o));
+    m.emplace("outboundByHostOverrides", KvValue(std::move(hosts)));
+  }
+  if (outbound_handler_override_) m.emplace("outboundHandlerOverride", override_value(*outbound_handler_override_));
+  auto list_value = [](const std::vector<std::string>& l) {
+    KvValue::Array a;
+    for (const std::string& h : l) a.emplace_back(h);
+    return KvValue(std::move(a));
+  };
+  if (allowed_hosts_override_) m.emplace("allowedHosts", list_value(*allowed_hosts_override_));
+  if (denied_hosts_override_) m.emplace("deniedHosts", list_value(*denied_hosts_override_));
+  if (intercept_all_registration_) m.emplace("hasInterceptAllRegistration", KvValue(true));
+  ctx().storage().put(kOutboundConfigurationKey, KvValue(std::move(m)));
+}
+
+bool Container::using_interception() {
+  restore_outbound_configuration();
+  return using_interception_ || !outbound_by_host.empty() || static_cast<bool>(outbound) || !outbound_handlers.empty() ||
+         allowed_hosts || denied_hosts || allowed_hosts_override_ || denied_hosts_override_;
+}
+
+EgressPolicy Container::outbound_policy() {
+  restore_outbound_configuration();
+  EgressPolicy p;
+  p.internet = enable_internet;
+  p.intercept_https = intercept_https;
+  const std::optional<std::vector<std::string>>& denied = denied_hosts_override_ ? denied_hosts_override_ : denied_hosts;
+  const std::optional<std::vector<std::string>>& allowed = allowed_hosts_override_ ? allowed_hosts_override_ : allowed_hosts;
+  if (denied) p.denied_hosts = *denied;
+  if (allowed) {
+    // An empty list is still "set" in the SDK (an empty array is truthy) and matches nothing, so
+    // every host is refused before any handler: the same as denying "*".
+    if (allowed->empty()) p.denied_hosts.push_back("*");
+    else p.allowed_hosts = *allowed;
+  }
+  for (const auto& [host, o] : outbound_by_host_overrides_)
+    if (auto it = outbound_handlers.find(o.method); it != outbound_handlers.end() && it->second)
+      p.outbound_by_host_override[host] = bind_outbound(it->second, o.params);
+  for (const auto& [host, h] : outbound_by_host)
+    if (h) p.outbound_by_host[host] = bind_outbound(h, "");
+  if (outbound_handler_override_) {
+    if (auto it = outbound_handlers.find(outbound_handler_override_->method); it != outbound_handlers.end() && it->second)
+      p.outbound = bind_outbound(it->second, outbound_handler_override_->params);
+  }
+  if (!p.outbound && outbound) p.outbound = bind_outbound(outbound, "");
+  return p;
+}
+
+bool Container::intercepts_all_outbound() {
+  restore_outbound_configuration();
+  return intercept_all_registration_;
+}
+
+void Container::refresh_outbound_interception() {
+  if (!using_interception()) return;  // nothing configured: the raw network alone decides
+  if (rt_.running()) {
+    // enableInternet is fixed at start (§7.2, §8 item 38): a changed field cannot take effect.
+    const bool started_with = internet_at_start_.value_or(rt_.egress_policy().internet);
+    if (enable_internet != started_with)
+      throw std::invalid_argument(fmt::format(
+          "container {}: enable_internet changed from {} to {} while the container runs; enableInternet is fixed at "
+          "start and needs a restart (stop the container and start it again) to change (platform-facts §7.2, "
+          "§8 item 38). Host lists and handlers change live",
+          label_, started_with, enable_internet));
+  }
+  // P:shouldInterceptAllOutbound: once promoted, an instance stays intercept-all until it restarts.
+  const bool all = intercept_all_registration_ || outbound_handler_override_ || outbound ||
+                   (allowed_hosts_override_ ? true : allowed_hosts.has_value()) ||
+                   (denied_hosts_override_ ? true : denied_hosts.has_value()) || !outbound_by_host_overrides_.empty();
+  if (all) intercept_all_registration_ = true;
+  persist_outbound_configuration();
+  EgressPolicy p = outbound_policy();
+  sim_.record("container", "outbound_apply",
+              {{"container", label_}, {"running", rt_.running()}, {"intercept_all", all},
+               {"allowed_hosts", static_cast<int64_t>(p.allowed_hosts.size())},
+               {"denied_hosts", static_cast<int64_t>(p.denied_hosts.size())},
+               {"overrides", static_cast<int64_t>(p.outbound_by_host_override.size())},
+               {"by_host", static_cast<int64_t>(p.outbound_by_host.size())}, {"catch_all", static_cast<bool>(p.outbound)}});
+  rt_.set_outbound_proxy(std::move(p));
+}
+
+void Container::set_outbound_handler(const std::string& method, const std::string& params) {
+  restore_outbound_configuration();
+  check_outbound_method(method);
+  auto before = outbound_handler_override_;
+  outbound_handler_override_ = OutboundOverride{method, params};
+  try {
+    refresh_outbound_interception();
+  } catch (...) {
+    outbound_handler_override_ = before;
+    throw;
+  }
+}
+
+void Container::set_outbound_by_host(const std::string& host, const std::string& method, const std::string& params) {
+  restore_outbound_configuration();
+  check_outbound_method(method);
+  auto before = outbound_by_host_overrides_;
+  outbound_by_host_overrides_[host] = OutboundOverride{method, params};
+  try {
+    refresh_outbound_interception();
+  } catch (...) {
+    outbound_by_host_overrides_ = std::move(before);
+    throw;
+  }
+}
+
+void Container::remove_outbound_by_host(const std::string& host) {
+  restore_outbound_configuration();
+  auto before = outbound_by_host_overrides_;
+  outbound_by_host_overrides_.erase(host);
+  try {
+    refresh_outbound_interception();
+  } catch (...) {
+    outbound_by_host_overrides_ = std::move(before);
+    throw;
+  }
+}
+
+void Container::set_outbound_by_hosts(const std::map<std::string, std::string>& host_to_method) {
+  restore_outbound_configuration();
+  for (const auto& [host, method] : host_to_method) check_outbound_method(method);
+  auto before = outbound_by_host_overrides_;
+  outbound_by_host_overrides_.clear();
+  for (const auto& [host, method] : host_to_method) outbound_by_host_overrides_[host] = OutboundOverride{method, ""};
+  try {
+    refresh_outbound_interception();
+  } catch (...) {
+    outbound_by_host_overrides_ = std::move(before);
+    throw;
+  }
+}
+
+namespace {
+// Runs `change` on `list`, then `apply`; restores the list if `apply` throws.
+template <class Change, class Apply>
+void change_list(std::optional<std::vector<std::string>>& list, Change change, Apply apply) {
+  auto before = list;
+  change();
+  try {
+    apply();
+  } catch (...) {
+    list = std::move(before);
+    throw;
+  }
+}
+}  // namespace
+
+void Container::set_allowed_hosts(std::vector<std::string> hosts) {
+  restore_outbound_configuration();
+  change_list(allowed_hosts_override_, [&] { allowed_hosts_override_ = std::move(hosts); }, [&] {
+    using_interception_ = true;
+    refresh_outbound_interception();
+  });
+}
+
+void Container::set_denied_hosts(std::vector<std::string> hosts) {
+  restore_outbound_configuration();
+  change_list(denied_hosts_override_, [&] { denied_hosts_override_ = std::move(hosts); }, [&] {
+    using_interception_ = true;
+    refresh_outbound_interception();
+  });
+}
+
+void Container::allow_host(const std::string& host) {
+  restore_outbound_configuration();
+  std::vector<std::string> l = allowed_hosts_override_ ? *allowed_hosts_override_ : allowed_hosts.value_or(std::vector<std::string>{});
+  if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
+  set_allowed_hosts(std::move(l));
+}
+
+void Container::deny_host(const std::string& host) {
+  restore_outbound_configuration();
+  std::vector<std::string> l = denied_hosts_override_ ? *denied_hosts_override_ : denied_hosts.value_or(std::vector<std::string>{});
+  if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
+  set_denied_hosts(std::move(l));
+}
+
+void Container::remove_allowed_host(const std::string& host) {
+  restore_outbound_configuration();
+  std::vector<std::string> l = allowed_hosts_override_ ? *allowed_hosts_override_ : allowed_hosts.value_or(std::vector<std::string>{});
+  std::erase(l, host);
+  set_allowed_hosts(std::move(l));
+}
+
+void Container::remove_denied_host(const std::string& host) {
+  restore_outbound_configuration();
+  std::vector<std::string> l = denied_hosts_override_ ? *denied_hosts_override_ : denied_hosts.value_or(std::vector<std::string>{});
+  std::erase(l, host);
+  set_denied_hosts(std::move(l));
+}
+
+// --- WebSockets (§3, §1.5) --------------------------------------------------------------------------------
+
+// P:containerFetch, a 101 with a WebSocket: accept the container's end, make a new pair, relay
+// messages both ways. Every message renews the activity window; a close is passed on with 1005
+// and 1006 rewritten to 1000 (they cannot be sent in a close frame); the in-flight count taken
+// for the request drops once, at the first close from either side. A forward that fails closes
+// the other side with 1011. (An "error" event of the SDK is a 1006 close here: workerd reports a
+// dropped connection as a close event.)
+Response Container::proxy_websocket(Response from_container) {
+  struct Relay {
+    WebSocket::Ptr container_ws, server;
+    bool settled = false;
+    uint64_t to_container = 0, to_client = 0;
+  };
+  auto [client, server] = WebSocket::make_pair(sim_, fmt::format("{}/ws{}", label_, ws_proxied_++));
+  auto relay = std::make_shared<Relay>();
+  relay->container_ws = std::move(from_container.websocket);
+  relay->server = server;
+  std::weak_ptr<Container*> life = life_;
+  const std::string label = label_;
+  Simulator& sim = sim_;
+  auto renew = [life] {
+    if (std::shared_ptr<Container*> c = life.lock()) (*c)->renew_activity_timeout();
+  };
+  // settleInflight: once per socket, whichever side closes first.
+  auto settle = [life, relay, label, &sim](const char* closed_by, const WebSocketEvent& ev) {
+    sim.record("container", "ws_close",
+               {{"container", label}, {"ws", relay->server->label()}, {"closed_by", closed_by}, {"code", ev.code},
+                {"to_container", relay->to_container}, {"to_client", relay->to_client}});
+    if (relay->settled) return;
+    relay->settled = true;
+    if (std::shared_ptr<Container*> c = life.lock()) {
+      Container* self = *c;
+      if (--self->inflight_ == 0) self->renew_activity_timeout();  // P:decrementInflight
+    }
+  };
+  auto forward_close = [](WebSocket& to, const WebSocketEvent& ev) {
+    const int code = ev.code == kWsNoStatusReceived || ev.code == kWsAbnormalClosure ? kWsNormalClosure : ev.code;
+    try {
+      to.close(code, ev.reason.substr(0, std::min(ev.reason.size(), kWsMaxCloseReasonBytes)));
+    } catch (const WebSocketError&) {
+      to.close(kWsInternalError);  // a code this side cannot send (1015): still close it
+    }
+  };
+  sim_.record("container", "ws_open", {{"container", label_}, {"ws", server->label()}, {"status", from_container.status}});
+  std::erase_if(ws_relays_, [](const FiberHandle& f) { return f.done(); });
+  ws_relays_.push_back(sim_.spawn(
+      "ws>ct:" + label_,
+      [relay, renew, settle, forward_close] {
+        for (;;) {
+          WebSocketEvent ev = relay->server->receive();
+          if (ev.is_close()) {
+            settle("client", ev);
+            forward_close(*relay->container_ws, ev);
+            return;
+          }
+          renew();
+          try {
+            relay->container_ws->send(std::move(ev.data));
+            ++relay->to_container;
+          } catch (const WebSocketError&) {
+            relay->server->close(kWsInternalError, "Failed to forward message to container");
+          }
+        }
+      },
+      SpawnOptions{.daemon = true}));
+  ws_relays_.push_back(sim_.spawn(
+      "ct>ws:" + label_,
+      [relay, renew, settle, forward_close] {
+        for (;;) {
+          WebSocketEvent ev = relay->container_ws->receive();
+          if (ev.is_close()) {
+            settle("container", ev);
+            forward_close(*relay->server, ev);
+            return;
+          }
+          renew();
+          try {
+            relay->server->send(std::move(ev.data));
+            ++relay->to_client;
+          } catch (const WebSocketError&) {
+            relay->container_ws->close(kWsInternalError, "Failed to forward message to client");
+          }
+        }
+      },
+      SpawnOptions{.daemon = true}));
+  Response out(from_container.status, "");
+  out.headers = from_container.headers;
+  out.websocket = std::move(client);
+  return out;
 }
 
 }  // namespace cfsim

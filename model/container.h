@@ -22,13 +22,26 @@
 //   handler re-arms when it returns (same schedule; an alarm set while the handler still runs
 //   would make the Durable Object model retry it every millisecond). A handler killed by a reset
 //   is retried by the platform's alarm retries.
-// - A response body is not streamed: a request is in flight while the container's handler runs,
-//   which stands for "until the body is fully streamed".
-// - WebSockets and outbound interception are not modelled.
+// - A proxied request is in flight until its response body has been fully streamed: at once for
+//   a plain body, at the end (or failure) of a streamed one (Response::stream, model/body_stream.h)
+//   as it reaches the Durable Object. The count lives in the instance: a reset drops it.
+// - WebSockets (§3, §1.5): container_fetch relays an accepted upgrade as 0.3.7 does (see
+//   proxy_websocket in container.cpp). The relay runs in fibers of this instance, outside the
+//   input and output gates (the SDK's listeners run as events of the object; a relayed message
+//   touches no storage here). A reset ends the relay: both the client and the app see 1006.
+// - Outbound interception (§7.2): the SDK registers a ContainerProxy Worker with its configuration
+//   as props; here the Container hands the same configuration to the runtime
+//   (ContainerRuntime::set_outbound_proxy) and the network evaluates ContainerProxy.fetch's order.
+//   Handlers are std::functions, not static class members: they must not capture the object
+//   (it may be reset while the container runs); they reach it through OutboundContext::container_id
+//   (§3). Run-time overrides name handlers in `outbound_handlers`, so OUTBOUND_CONFIGURATION
+//   persists names and params, as the SDK does. The intercept-all/per-host split only changes
+//   which hosts the engine sends to the proxy, never the decision, so it is tracked, not modelled.
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +66,15 @@ inline constexpr Duration kAlarmMaxWait = Duration::seconds(180);  // the alarm 
 inline constexpr int kMaxAlarmRetries = 3;                        // P:MAX_ALARM_RETRIES
 inline constexpr std::string_view kStateKey = "__CF_CONTAINER_STATE";
 inline constexpr std::string_view kTargetPortHeader = "cf-container-target-port";
+inline constexpr std::string_view kOutboundConfigurationKey = "OUTBOUND_CONFIGURATION";  // §1.3
+
+// What an outbound handler gets besides the request (the SDK's OutboundHandlerContext).
+struct OutboundContext {
+  std::string container_id;  // ctx.containerId: the owning object's id (64 hex), for id_from_string (§3)
+  std::string class_name;    // the SDK's className; here the Durable Object namespace's name
+  std::string params;        // given to set_outbound_handler / set_outbound_by_host ("" if none)
+};
+using OutboundHandler = std::function<Response(const Request&, const OutboundContext&)>;
 
 // The platform's sleepAfter format (PH:parseTimeExpression, §1.5): "<digits>s|m|h", or a plain
 // number of seconds. "1d", "1h30m", "", "-5s" and anything else throw std::invalid_argument.
@@ -89,6 +111,13 @@ class Container : public DurableObject {
   bool enable_internet = true;         // the class default (§8 item 4)
   std::string ping_endpoint = "ping";  // Host of the readiness probe
   std::map<std::string, std::string> labels;
+  // Egress (§7.2; the SDK's static configuration). Lists are globs ('*' = any run of characters);
+  // nullopt = not set. A set but empty allowed_hosts lets nothing through, as in the SDK.
+  std::optional<std::vector<std::string>> allowed_hosts, denied_hosts;
+  std::map<std::string, OutboundHandler> outbound_by_host;   // static outboundByHost
+  OutboundHandler outbound;                                   // static outbound (catch-all)
+  std::map<std::string, OutboundHandler> outbound_handlers;  // outboundHandlers, by method name
+  bool intercept_https = false;  // interceptHttps: handlers and lists see https:// requests too
 
   // --- hooks ---------------------------------------------------------------------------------------
   virtual void on_start() {}
@@ -129,6 +158,31 @@ class Container : public DurableObject {
   virtual void run_scheduled(const std::string& callback, const std::string& payload);
   size_t scheduled_tasks();  // rows in container_schedules
 
+  // --- egress at run time (§7.2, §8 item 38) ------------------------------------------------------
+  // The SDK's run-time overrides: they apply to the running container without a restart (the
+  // next request sees them), outlive restarts and resets (persisted under
+  // OUTBOUND_CONFIGURATION, §1.3), and are re-applied before every start. Decision order: denied,
+  // allowed, per-host override, static outbound_by_host, catch-all override, static outbound,
+  // allowlisted or enable_internet => internet, else 520. `method` must name an entry of
+  // outbound_handlers (std::invalid_argument otherwise). Changing enable_internet while the
+  // container runs cannot take effect: the next of these calls throws std::invalid_argument
+  // saying a restart is needed.
+  void set_outbound_handler(const std::string& method, const std::string& params = "");
+  void set_outbound_by_host(const std::string& host, const std::string& method, const std::string& params = "");
+  void remove_outbound_by_host(const std::string& host);
+  void set_outbound_by_hosts(const std::map<std::string, std::string>& host_to_method);  // replaces all
+  void set_allowed_hosts(std::vector<std::string> hosts);
+  void set_denied_hosts(std::vector<std::string> hosts);
+  void allow_host(const std::string& host);
+  void deny_host(const std::string& host);
+  void remove_allowed_host(const std::string& host);
+  void remove_denied_host(const std::string& host);
+  // The policy this object's configuration gives (what the network applies while it runs).
+  EgressPolicy outbound_policy();
+  // Promoted to intercept-all (a catch-all, a list or a run-time override was ever configured).
+  // Never demoted, and persisted: the runtime cannot remove an intercept before a stop (§7.2).
+  bool intercepts_all_outbound();
+
   // --- introspection ----------------------------------------------------------------------------------
   ContainerState state();  // the persisted state
   Time activity_deadline() const { return last_activity_ + sleep_after; }
@@ -157,6 +211,19 @@ class Container : public DurableObject {
   void set_state(ContainerStatus s, std::optional<int> exit_code = std::nullopt);
   std::vector<int> ports_to_check(const std::vector<int>& explicit_ports) const;
   ContainerStartOptions effective_start_options(const std::optional<ContainerStartOptions>& o) const;
+  // container_fetch got a 101 with a WebSocket: relay it through a new pair; returns the 101
+  // for the caller, carrying the client's end (P:containerFetch).
+  Response proxy_websocket(Response from_container);
+  // Egress (P:applyOutboundInterception, persist/restoreOutboundConfiguration).
+  struct OutboundOverride {
+    std::string method, params;
+  };
+  void restore_outbound_configuration();  // once, lazily: the subclass has set its fields by then
+  void persist_outbound_configuration();
+  bool using_interception();
+  void refresh_outbound_interception();   // applies if anything is configured
+  void check_outbound_method(const std::string& method) const;
+  HttpHandler bind_outbound(const OutboundHandler& h, const std::string& params);
 
   ContainerPlatform& platform_;
   ContainerRuntime& rt_;
@@ -171,6 +238,20 @@ class Container : public DurableObject {
   bool on_stop_called_ = false;
   Event* alarm_wake_ = nullptr;  // set while the alarm handler sleeps
   bool alarm_active_ = false;    // the alarm handler is running (it re-arms when it returns)
+  // Egress run-time overrides (the SDK's outboundByHostOverrides, outboundHandlerOverride,
+  // allowedHostsOverride, deniedHostsOverride, hasInterceptAllRegistration).
+  bool outbound_restored_ = false;
+  bool using_interception_ = false;
+  std::map<std::string, OutboundOverride> outbound_by_host_overrides_;
+  std::optional<OutboundOverride> outbound_handler_override_;
+  std::optional<std::vector<std::string>> allowed_hosts_override_, denied_hosts_override_;
+  bool intercept_all_registration_ = false;
+  std::optional<bool> internet_at_start_;  // enable_internet when this instance started the container
+  // Expires with this instance: the end of a streamed body released after a reset does nothing.
+  std::shared_ptr<Container*> life_ = std::make_shared<Container*>(this);
+  // WebSocket relays (two fibers per socket), killed with this instance; sockets relayed so far.
+  std::vector<FiberHandle> ws_relays_;
+  uint64_t ws_proxied_ = 0;
 };
 
 }  // namespace cfsim

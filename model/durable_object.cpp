@@ -263,6 +263,7 @@ void ObjectHost::ensure_instance() {
   ++constructions_;
   sim_.record("do", "construct", {{"object", label_}, {"construction", constructions_}});
   instance_ = std::shared_ptr<DurableObject>(ns_.factory_(state_));
+  if (lifecycle_) lifecycle_(true);
 }
 
 // --- gates ------------------------------------------------------------------------------------------------
@@ -418,7 +419,9 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
   gate_depth_ = 0;
   txn_gate_holder_ = 0;
   gate_waiters_.notify_all();
+  const bool had_instance = instance_ != nullptr;
   instance_.reset();  // the fibers still running on it hold their own reference until they unwind
+  if (had_instance && lifecycle_) lifecycle_(false);
   if (alarm_doomed) alarm_failed();
   // Kill the others first and the caller last: killing oneself throws.
   FiberHandle self = sim_.current();
@@ -445,6 +448,7 @@ void ObjectHost::arm_idle_timer() {
     sim_.record("do", "evict", {{"object", label_}});
     ++incarnation_;
     instance_.reset();
+    if (lifecycle_) lifecycle_(false);
   });
 }
 
@@ -501,12 +505,23 @@ void register_durable_object_faults(FaultInjector& faults, std::vector<DurableOb
       if (slash != std::string::npos && ns->name() == ns_name) return ns->host(ns->id_from_name(a.target.substr(slash + 1)));
     throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace", a.verb, a.target));
   };
-  faults.on("do-reset", [resolve](const FaultAction& a) { resolve(a).reset("Durable Object reset (fault injected)"); });
-  faults.on("do-crash", [resolve](const FaultAction& a) { resolve(a).crash("Durable Object's machine crashed (fault injected)"); });
-  faults.on("do-fail-commit", [resolve](const FaultAction& a) { resolve(a).fail_next_commit(); });
-  faults.on("do-delay-durability", [resolve](const FaultAction& a) {
-    resolve(a).delay_next_commit(Duration::millis(a.arg_int("extra_ms", 100)));
-  });
+  // Checked when the plan is applied: the namespace must exist (the object itself is created by
+  // the action, as a request would create it).
+  auto check = [namespaces](const FaultAction& a) {
+    size_t slash = a.target.find('/');
+    for (DurableObjectNamespace* ns : namespaces)
+      if (slash != std::string::npos && slash + 1 < a.target.size() && ns->name() == a.target.substr(0, slash)) return;
+    std::string known;
+    for (DurableObjectNamespace* ns : namespaces) known += (known.empty() ? "" : ", ") + ns->name();
+    throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace (known: {})", a.verb,
+                                     a.target, known.empty() ? "none" : known));
+  };
+  faults.on("do-reset", [resolve](const FaultAction& a) { resolve(a).reset("Durable Object reset (fault injected)"); }, check);
+  faults.on("do-crash", [resolve](const FaultAction& a) { resolve(a).crash("Durable Object's machine crashed (fault injected)"); }, check);
+  faults.on("do-fail-commit", [resolve](const FaultAction& a) { resolve(a).fail_next_commit(); }, check);
+  faults.on(
+      "do-delay-durability", [resolve](const FaultAction& a) { resolve(a).delay_next_commit(Duration::millis(a.arg_int("extra_ms", 100))); },
+      check);
 }
 
 }  // namespace cfsim

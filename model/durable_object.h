@@ -25,6 +25,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "model/http.h"
@@ -60,6 +61,16 @@ class DurableObjectError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// RPC could not serialize the method's result (workerd's DOMException "DataCloneError"). A
+// WebSocket cannot cross RPC, alone or in a Response: only the stub's fetch() can carry an
+// upgraded socket (platform-facts §3, §8 item 18, workerd#2319).
+class DataCloneError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+inline constexpr const char* kWebSocketDataCloneMessage =
+    "Could not serialize object of type \"WebSocket\". This type does not support serialization.";
 
 // A 64-hex-digit id. The last 16 digits tag the namespace, so an id from another namespace is
 // recognised (D10: idFromString throws for ids of another namespace).
@@ -137,6 +148,9 @@ class DurableObjectStub {
   // fetch() reaches the caller as it was thrown.
   Response fetch(Request req);
   // RPC: runs fn(object) as a request of the object (same gates); returns what fn returns.
+  // A result that is a WebSocket, or a Response carrying one, cannot be serialized: the method
+  // runs, then the caller gets DataCloneError (§8 item 18) and the socket is dropped (its peer
+  // sees 1006).
   template <class T, class F>
   auto call(F&& fn) -> decltype(fn(std::declval<T&>()));
 
@@ -209,6 +223,10 @@ class ObjectHost {
   // Blocks the calling request fiber until every write made so far is durable (the output gate).
   // Layers that send messages out of an object (subrequests, container traffic) call it first.
   void wait_output_gate();
+  // The container runtime's hook (container_runtime.h: setInactivityTimeout, the IoContext
+  // abort): called with true right after an instance is constructed, with false right after one
+  // is dropped (reset or eviction). One listener per object; it must not block or throw.
+  void set_lifecycle_listener(std::function<void(bool constructed)> fn) { lifecycle_ = std::move(fn); }
 
  private:
   friend class DurableObjectState;
@@ -270,6 +288,7 @@ class ObjectHost {
   // Eviction.
   EventId idle_event_;
   bool idle_armed_ = false;
+  std::function<void(bool constructed)> lifecycle_;
 };
 
 // Registers the Durable Object fault verbs on an injector. A target names an object as
@@ -289,6 +308,17 @@ auto DurableObjectStub::call(F&& fn) -> decltype(fn(std::declval<T&>())) {
   } else {
     auto slot = std::make_shared<std::optional<R>>();
     deliver("rpc", "", [slot, fn = std::forward<F>(fn)](DurableObject& o) mutable { slot->emplace(fn(dynamic_cast<T&>(o))); });
+    if constexpr (std::is_same_v<std::decay_t<R>, std::shared_ptr<WebSocket>>) {
+      if (**slot) {
+        slot->reset();
+        throw DataCloneError(kWebSocketDataCloneMessage);
+      }
+    } else if constexpr (std::is_same_v<std::decay_t<R>, Response>) {
+      if ((*slot)->websocket) {
+        slot->reset();
+        throw DataCloneError(kWebSocketDataCloneMessage);
+      }
+    }
     return std::move(**slot);
   }
 }

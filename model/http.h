@@ -2,6 +2,7 @@
 // HTTP messages as the simulated Worker, Durable Objects and containers exchange them. Headers keep
 // their order and compare names case-insensitively, as HTTP does.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,9 @@
 #include <vector>
 
 namespace cfsim {
+
+class BodyStream;  // model/body_stream.h: a response body arriving in chunks over virtual time
+class WebSocket;   // model/websocket.h: one end of a WebSocket connection
 
 class Headers {
  public:
@@ -40,6 +44,12 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // A streamed body (null: the body is complete in `body`). The producer writes chunks over
+  // virtual time; the receiver reads them as they arrive (model/body_stream.h).
+  std::shared_ptr<BodyStream> stream;
+  // Status 101: the end of an accepted WebSocket that belongs to whoever receives this response
+  // (the WebSocketPair end the server did not keep; model/websocket.h).
+  std::shared_ptr<WebSocket> websocket;
 
   Response() = default;
   Response(int s, std::string b) : status(s), body(std::move(b)) {}

@@ -401,12 +401,16 @@ namespace {
 EgressPolicy normalized(EgressPolicy p) {
   for (auto& h : p.allowed_hosts) h = normalize_host(h);
   for (auto& h : p.denied_hosts) h = normalize_host(h);
-  std::map<std::string, HttpHandler> by_host;
-  for (auto& [k, v] : p.outbound_by_host) {
-    if (!v) throw std::invalid_argument(fmt::format("EgressPolicy: outbound_by_host['{}'] has an empty handler", k));
-    by_host[normalize_host(k)] = std::move(v);
-  }
-  p.outbound_by_host = std::move(by_host);
+  auto normalize_keys = [](std::map<std::string, HttpHandler>& m, const char* field) {
+    std::map<std::string, HttpHandler> by_host;
+    for (auto& [k, v] : m) {
+      if (!v) throw std::invalid_argument(fmt::format("EgressPolicy: {}['{}'] has an empty handler", field, k));
+      by_host[normalize_host(k)] = std::move(v);
+    }
+    m = std::move(by_host);
+  };
+  normalize_keys(p.outbound_by_host, "outbound_by_host");
+  normalize_keys(p.outbound_by_host_override, "outbound_by_host_override");
   return p;
 }
 }  // namespace
@@ -458,7 +462,8 @@ void Network::set_policy(EndpointId id, EgressPolicy policy) {
                  {"label", ep.label},
                  {"allowed_hosts", static_cast<int64_t>(ep.policy.allowed_hosts.size())},
                  {"denied_hosts", static_cast<int64_t>(ep.policy.denied_hosts.size())},
-                 {"handlers", static_cast<int64_t>(ep.policy.outbound_by_host.size() + (ep.policy.outbound ? 1 : 0))}});
+                 {"handlers", static_cast<int64_t>(ep.policy.outbound_by_host.size() + ep.policy.outbound_by_host_override.size() +
+                                                   (ep.policy.outbound ? 1 : 0))}});
 }
 
 const EgressPolicy& Network::policy(EndpointId id) const { return st_->endpoint(id).policy; }
@@ -515,6 +520,29 @@ Response Network::fetch(EndpointId from, Request req) {
   try {
     Response r = [&]() -> Response {
       const EgressPolicy& p = ep.policy;
+      // Without interceptHttps no proxy sees an https request: the network alone decides (§7.2).
+      if (!p.intercept_https && req.url.rfind("https:", 0) == 0) {
+        HostKind kind = classify(host, ep.address);
+        route = "network";
+        if (kind == HostKind::loopback || kind == HostKind::container_private) st.unroutable(ep, host, kind);
+        if (!p.internet) {
+          // As connect_db: the name is looked up first (DNS works without internet unless the
+          // platform version says otherwise), then the connection is denied.
+          if (!st.opts.dns_without_internet && kind == HostKind::name) {
+            route = "dns";
+            st.sim.sleep_for(st.opts.dns_timeout);
+            throw NetError(Kind::dns, fmt::format("could not resolve host '{}': no DNS without internet on this platform "
+                                                  "version (A16); timed out after {}",
+                                                  host, format_duration(st.opts.dns_timeout)));
+          }
+          if (kind == HostKind::name) st.resolve(host, kind);
+          throw NetError(Kind::denied, fmt::format("outbound HTTPS from container '{}' to '{}' is denied: internet is off "
+                                                   "and HTTPS is not intercepted (interceptHttps is false; §7.2)",
+                                                   label, host));
+        }
+        route = "internet";
+        return st.http_to_service(from, st.resolve(host, kind), std::move(req));
+      }
       // The SDK's ContainerProxy.fetch order (§7.2).
       if (const std::string* pat = first_match(p.denied_hosts, host)) {
         route = "proxy";
@@ -528,6 +556,16 @@ Response Network::fetch(EndpointId from, Request req) {
         }
         allowlisted = true;
       }
+      // Run-time per-host overrides first, then the static table; each exact, then glob.
+      if (auto it = p.outbound_by_host_override.find(host); it != p.outbound_by_host_override.end()) {
+        route = "override:" + it->first;
+        return st.call_handler(it->second, req, ep, host);
+      }
+      for (const auto& [pat, h] : p.outbound_by_host_override)
+        if (pat.find('*') != std::string::npos && glob_match(pat, host)) {
+          route = "override:" + pat;
+          return st.call_handler(h, req, ep, host);
+        }
       if (auto it = p.outbound_by_host.find(host); it != p.outbound_by_host.end()) {
         route = "handler:" + it->first;
         return st.call_handler(it->second, req, ep, host);
@@ -675,6 +713,25 @@ void Network::register_faults(FaultInjector& faults) {
     if (!st) throw std::logic_error(fmt::format("fault '{}' fired after the network was destroyed", a.verb));
     return st;
   };
+  // Checked when the plan is applied (register the services first): the target must name a
+  // service, and the arguments must be in range.
+  auto check = [net](const FaultAction& a) {
+    auto st = net(a);
+    try {
+      st->service(a.target, a.verb.c_str());
+    } catch (const std::invalid_argument& e) {
+      throw FaultPlanError(fmt::format("fault '{}': {}", a.verb, e.what()));
+    }
+    if (a.verb == "net-loss") {
+      const int64_t ppm = a.arg_int("ppm", -1);
+      if (ppm < 0 || ppm > 1'000'000) throw FaultPlanError(fmt::format("fault net-loss on '{}': ppm={} must be given and in 0..1000000", a.target, ppm));
+    }
+    if (a.verb == "slow-link") {
+      const int64_t pct = a.arg_int("percent", -1);
+      if (pct < 1 || pct > 1'000'000)
+        throw FaultPlanError(fmt::format("fault slow-link on '{}': percent={} must be given and in 1..1000000", a.target, pct));
+    }
+  };
   faults.on("partition", [net](const FaultAction& a) {
     auto st = net(a);
     Service& s = st->service(a.target, "partition");
@@ -695,14 +752,14 @@ void Network::register_faults(FaultInjector& faults) {
         st2->sim.record("net", "heal", {{"service", name}});
       });
     }
-  });
+  }, check);
   faults.on("heal", [net](const FaultAction& a) {
     auto st = net(a);
     Service& s = st->service(a.target, "heal");
     s.partitioned = false;
     ++s.partition_generation;
     st->sim.record("net", "heal", {{"service", s.name}});
-  });
+  }, check);
   faults.on("net-loss", [net](const FaultAction& a) {
     auto st = net(a);
     Service& s = st->service(a.target, "net-loss");
@@ -711,7 +768,7 @@ void Network::register_faults(FaultInjector& faults) {
       throw std::invalid_argument(fmt::format("fault net-loss on '{}': ppm={} must be given and in 0..1000000", s.name, ppm));
     s.loss_ppm = static_cast<uint64_t>(ppm);
     st->sim.record("net", "loss", {{"service", s.name}, {"ppm", ppm}});
-  });
+  }, check);
   faults.on("slow-link", [net](const FaultAction& a) {
     auto st = net(a);
     Service& s = st->service(a.target, "slow-link");
@@ -720,7 +777,7 @@ void Network::register_faults(FaultInjector& faults) {
       throw std::invalid_argument(fmt::format("fault slow-link on '{}': percent={} must be given and in 1..1000000", s.name, pct));
     s.slow_percent = pct;
     st->sim.record("net", "slow", {{"service", s.name}, {"percent", pct}});
-  });
+  }, check);
 }
 
 std::vector<FaultVerbSpec> Network::fault_verbs() const {

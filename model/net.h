@@ -20,7 +20,8 @@
 // What is a 520 Response and what is a thrown NetError (fetch):
 // - 520 "Origin is disallowed" (the SDK's ContainerProxy answers; no byte leaves Cloudflare):
 //   a deniedHosts match (even with internet on); allowedHosts set and no match; internet off, no
-//   handler and the host not allowlisted (§8 item 37).
+//   handler and the host not allowlisted (§8 item 37). An https request that the policy does not
+//   intercept (intercept_https false) meets no proxy: with internet off it is NetError denied.
 // - NetError no_route: a literal container address (10.x.y.z) not taken by a handler — containers
 //   cannot reach each other (§7.3) — and a literal IP where no simulated service lives.
 // - NetError refused: loopback (localhost, 127.x, 10.0.0.1, the own address: the container runtime
@@ -34,7 +35,8 @@
 // - NetError timeout / reset: partitions and loss, above.
 //
 // Trace records, category "net": attach, detach, policy; fetch {from, host, method, route
-// ("proxy" | "handler:<pattern>" | "network" | "internet" | "dns"), status or error, bytes, took};
+// ("proxy" | "override:<pattern>" | "handler:<pattern>" | "network" | "internet" | "dns"), status
+// or error, bytes, took};
 // denied {from, host, reason}; handler-error, service-error; connect {from, host, port, result,
 // open, took}; query {from, db, op, result or error}; close {conn, db, why}; partition, heal,
 // loss, slow.
@@ -85,6 +87,16 @@ struct EgressPolicy {
   // wins (the SDK walks its object in insertion order, which a std::map does not keep).
   std::map<std::string, HttpHandler> outbound_by_host;
   HttpHandler outbound;                                  // catch-all handler (empty: none)
+  // Per-host handlers set at run time (the SDK's setOutboundByHost): consulted before
+  // outbound_by_host, exact then glob, so a run-time glob beats a static exact name, as in
+  // ContainerProxy.fetch (§7.2). The run-time catch-all needs no field of its own: it replaces
+  // `outbound` (the SDK tries it first, and either one ends the search).
+  std::map<std::string, HttpHandler> outbound_by_host_override;
+  // Do host lists and handlers see https:// requests? The SDK intercepts HTTPS only with
+  // interceptHttps (§7.2); without it an https request goes straight to the network: the
+  // internet if on, else NetError denied (no proxy answers it). true (the default) puts every
+  // request on the proxy path; the SDK's Container class sets its intercept_https (default false).
+  bool intercept_https = true;
 };
 
 // Version-dependent or assumed figures; every field carries its unit.
@@ -179,8 +191,10 @@ class Network {
 
   // --- egress ---------------------------------------------------------------------------------------
   // From a fiber. Decision order of the SDK's ContainerProxy.fetch (§7.2): deniedHosts => 520;
-  // allowedHosts set and no match => 520; outbound_by_host (exact, then glob) => handler;
-  // outbound => handler; allowlisted or internet => the service (latency each way); else 520.
+  // allowedHosts set and no match => 520; outbound_by_host_override, then outbound_by_host (each
+  // exact, then glob) => handler; outbound => handler; allowlisted or internet => the service
+  // (latency each way); else 520. An https request with intercept_https false skips the lists and
+  // handlers: internet => the service, else NetError denied.
   // Handlers run in the caller's fiber and take no network time. See the top for errors.
   Response fetch(EndpointId from, Request req);
   // From a fiber: one round trip. Throws NetError too_many_connections at the database's limit.

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "model/body_stream.h"
+#include "model/websocket.h"
 #include "sim/sync.h"
 
 namespace cfsim {
@@ -38,7 +40,13 @@ Worker::Worker(Simulator& sim, WorkerFetch handler, WorkerOptions options)
   if (!handler_) throw std::invalid_argument("Worker: no fetch handler");
 }
 
+Response Worker::client_websocket(Request req) {
+  if (!is_websocket_upgrade(req)) req.headers.set("Upgrade", "websocket");
+  return client_fetch(std::move(req));
+}
+
 Response Worker::client_fetch(Request req) {
+  const bool upgrade = is_websocket_upgrade(req);
   const uint64_t n = ++requests_;
   sim_.sleep_for(latency_rng_.lognormal(options_.client_latency_median, options_.client_latency_sigma));
   sim_.record_begin("worker", "request", {{"id", n}, {"method", req.method}, {"url", req.url}});
@@ -54,7 +62,25 @@ Response Worker::client_fetch(Request req) {
   invocation.join();
   if (invocation.state() == FiberState::killed) *out = Response(500, "Error 1101: Worker threw exception (invocation killed)");
   sim_.record_end("worker", "request", {{"id", n}, {"status", out->status}});
-  sim_.sleep_for(latency_rng_.lognormal(options_.client_latency_median, options_.client_latency_sigma));
+  if (out->websocket) {
+    if (!upgrade) {
+      // workerd refuses the response; the end the handler returned is dropped (its peer sees 1006).
+      out->websocket.reset();
+      *out = Response(500, "Error 1101: Worker threw exception (Worker tried to return a WebSocket in a response to a "
+                           "request which did not contain the header \"Upgrade: websocket\".)");
+    } else {
+      // The client's end crosses the client <-> edge connection: every message, each way, takes
+      // one client latency, drawn per message from this socket's own stream.
+      out->websocket->add_hop(options_.client_latency_median, options_.client_latency_sigma,
+                              sim_.random(fmt::format("worker.websocket/{}", n)));
+      sim_.record("worker", "websocket", {{"id", n}, {"status", out->status}, {"ws", out->websocket->label()}});
+    }
+  }
+  // One latency for the way back, drawn once: the headers and then every chunk of a streamed body
+  // cross it in order.
+  const Duration back = latency_rng_.lognormal(options_.client_latency_median, options_.client_latency_sigma);
+  if (out->stream) out->stream = out->stream->relay(back, fmt::format("worker#{} -> client", n));
+  sim_.sleep_for(back);
   return std::move(*out);
 }
 

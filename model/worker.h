@@ -54,8 +54,18 @@ class Worker {
   Env& env() { return env_; }
   // A client's request: client -> edge latency, the handler in its own fiber, edge -> client
   // latency. A handler that throws gives the platform's 500 ("Error 1101: Worker threw exception"),
-  // as the client would see it. Must be called from a fiber (the client).
+  // as the client would see it. Must be called from a fiber (the client). A streamed body
+  // (Response::stream) reaches the client chunk by chunk, each chunk the edge -> client latency
+  // after the edge got it; read it with read_body() or stream->read() (model/body_stream.h).
+  // Without `Upgrade: websocket` a handler may not answer with a WebSocket: the client gets 500
+  // (workerd's "Worker tried to return a WebSocket in a response to a request which did not
+  // contain the header" error) and the handler's end is dropped.
   Response client_fetch(Request req);
+  // A client opening a WebSocket through the Worker (§3: the only way to a container's socket):
+  // client_fetch with `Upgrade: websocket`. If the handler accepts (status 101), the response's
+  // `websocket` is the client's end, and every message on it, each way, also crosses the client
+  // <-> edge latency (WorkerOptions). Otherwise the response is the handler's answer (e.g. 426).
+  Response client_websocket(Request req);
   uint64_t requests() const { return requests_; }
 
  private:

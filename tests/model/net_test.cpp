@@ -583,14 +583,18 @@ TEST_F(NetTest, FaultVerbOnUnknownServiceIsAClearError) {
   net.register_faults(faults);
   FaultPlan plan;
   plan.add({Time::zero() + 1s, "partition", "apii.example.com", {}});
-  faults.apply(plan);
+  // Rejected when the plan is applied, before the run: nothing is scheduled.
   try {
-    sim.run();
+    faults.apply(plan);
     FAIL() << "expected an error";
-  } catch (const std::invalid_argument& e) {
+  } catch (const FaultPlanError& e) {
     EXPECT_NE(std::string(e.what()).find("apii.example.com"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("api.example.com"), std::string::npos) << e.what();
   }
+  FaultPlan bad_ppm;
+  bad_ppm.add({Time::zero() + 1s, "net-loss", "api.example.com", {{"ppm", "2000000"}}});
+  EXPECT_THROW(faults.apply(bad_ppm), FaultPlanError);
+  EXPECT_TRUE(faults.plan().empty());
 }
 
 TEST_F(NetTest, ScheduledHealDoesNotEndALaterPartition) {
