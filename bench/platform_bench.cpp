@@ -21,9 +21,8 @@
 
 #include <fmt/format.h>
 
-#include "model/container.h"
-#include "model/net.h"
-#include "model/worker.h"
+#include "model/world.h"
+#include "scenarios/sessions_app.h"
 #include "sim/faults.h"
 #include "sim/trace_file.h"
 
@@ -40,57 +39,17 @@ long max_rss_kib() {
   return u.ru_maxrss;
 }
 
-struct Sessions : Container {
-  Sessions(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
-    default_port = 8080;
-    sleep_after = 10min;
-    ctx().storage().exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT)");
-  }
-  Response fetch(const Request& r) override {
-    if (r.path().rfind("/session/", 0) != 0) return Container::fetch(r);
-    std::string id = r.path().substr(9);
-    if (r.method == "POST") {
-      ctx().storage().exec("INSERT OR REPLACE INTO sessions (id, data) VALUES (?, ?)", {id, r.body});
-      return Response(200, "created");
-    }
-    auto row = ctx().storage().exec("SELECT data FROM sessions WHERE id = ?", {id}).next();
-    return row ? Response(200, std::get<std::string>((*row)[0])) : Response(404, "");
-  }
-};
-
-void app(Process& p) {
-  p.listen(8080, [&p](const Request&) {
-    p.sim().sleep_for(2ms);
-    return Response(200, "worked");
-  });
-  p.on_signal(kSigTerm, [&p] { p.exit(0); });
-}
-
-struct World {
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
-  DurableObjectNamespace ns;
-  Worker worker;
-  FaultInjector faults;
-  World(uint64_t seed, int max_instances)
-      : sim(SimOptions{.seed = seed}),
-        net(sim),
-        platform(sim, net),
-        ns(sim, "SESSIONS", [this](DurableObjectState& c) { return std::make_unique<Sessions>(c, platform); }, {}),
-        worker(sim, [](const Request& r, Env& env) {
-          // Route by the "shard" header: which container instance serves this client.
-          std::string shard = r.headers.get("x-shard").value_or("main");
-          return get_container(env.durable_object("SESSIONS"), shard).fetch(r);
-        }),
-        faults(sim) {
-    ContainerImage image;
-    image.main = app;
-    ContainerNamespaceOptions o;
-    o.max_instances = max_instances;
-    platform.register_namespace(ns, image, o);
-    worker.env().bind("SESSIONS", ns);
-    platform.register_faults(faults);
+// The sessions app of the sessions-sql scenario (scenarios/sessions_app.h) in a world of its own,
+// routed by the "x-shard" header: which container instance serves a client.
+struct SessionsWorld {
+  World world;
+  Simulator& sim;
+  explicit SessionsWorld(uint64_t seed, int max_instances) : world(SimOptions{.seed = seed}), sim(world.sim()) {
+    add_sessions_app(world, /*sessions_on_disk=*/false, max_instances);
+    world.set_worker([](const Request& r, Env& env) {
+      std::string shard = r.headers.get("x-shard").value_or("main");
+      return get_container(env.durable_object("SESSIONS"), shard).fetch(r);
+    });
   }
   Response request(std::string method, std::string path, std::string shard, std::string body = "") {
     Request r;
@@ -98,20 +57,20 @@ struct World {
     r.url = "https://sessions.example" + path;
     r.headers.set("x-shard", std::move(shard));
     r.body = std::move(body);
-    return worker.client_fetch(std::move(r));
+    return world.fetch(std::move(r));
   }
 };
 
 // One simulated hour: 100 clients x 100 requests spread over the hour, 10 container instances,
 // a few random host restarts. Returns {events, ok}.
 std::pair<uint64_t, bool> session_hour(uint64_t seed) {
-  World w(seed, 20);
+  SessionsWorld w(seed, 20);
   Random plan_rng = w.sim.random("bench.restarts");
   FaultPlan plan;
   for (int i = 0; i < 4; ++i)
     plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "restart-host",
               fmt::format("SESSIONS/shard-{}", plan_rng.below(10)), {}});
-  w.faults.apply(plan);
+  w.world.apply(plan);
   int ok = 0, failed = 0;
   for (int c = 0; c < 100; ++c) {
     w.sim.spawn(fmt::format("client-{}", c), [&, c] {
@@ -177,7 +136,7 @@ int main(int argc, char** argv) {
       std::cerr << "cfsim_bench_platform: N must be at least 1\n";
       return 2;
     }
-    World w(1, n);
+    SessionsWorld w(1, n);
     int ok = 0;
     auto start = Clock::now();
     for (int k = 0; k < n; ++k) {

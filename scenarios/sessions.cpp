@@ -13,11 +13,9 @@
 
 #include <fmt/format.h>
 
-
-#include "model/container.h"
-#include "model/net.h"
-#include "model/worker.h"
+#include "model/world.h"
 #include "scenarios/registry.h"
+#include "scenarios/sessions_app.h"
 
 namespace cfsim {
 
@@ -28,87 +26,15 @@ using namespace std::chrono_literals;
 constexpr int kClients = 4;
 constexpr int kSessionsPerClient = 6;
 
-std::string session_id(const Request& r) { return r.path().substr(std::string("/session/").size()); }
-bool is_session(const Request& r) { return r.path().rfind("/session/", 0) == 0; }
-
-// The container's program. With `sessions_on_disk` it also serves /session/* from a file.
-void session_app(Process& p, bool sessions_on_disk) {
-  p.fs().mkdir("/data", true);
-  p.listen(8080, [&p, sessions_on_disk](const Request& r) {
-    if (r.path() == "/work") {
-      p.sim().sleep_for(5ms);  // the compute the container is there for
-      return Response(200, "worked");
-    }
-    if (!sessions_on_disk || !is_session(r)) return Response(404, "not found");
-    const std::string id = session_id(r), file = "/data/sessions.db";
-    if (r.method == "POST") {
-      p.fs().append_file(file, id + "=" + r.body + "\n");
-      return Response(200, "created");
-    }
-    if (!p.fs().exists(file)) return Response(404, "no such session");
-    std::string all = p.fs().read_file(file), found;
-    for (size_t pos = 0; pos < all.size();) {
-      size_t nl = all.find('\n', pos);
-      std::string line = all.substr(pos, nl - pos);
-      if (line.rfind(id + "=", 0) == 0) found = line.substr(id.size() + 1);
-      pos = nl == std::string::npos ? all.size() : nl + 1;
-    }
-    return found.empty() ? Response(404, "no such session") : Response(200, found);
-  });
-  p.on_signal(kSigTerm, [&p] { p.exit(0); });  // a well-behaved app: exit on SIGTERM
-}
-
-struct DiskSessions : Container {
-  DiskSessions(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
-    default_port = 8080;
-    sleep_after = 10min;
-  }
-};
-
-struct SqlSessions : Container {
-  SqlSessions(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
-    default_port = 8080;
-    sleep_after = 10min;
-    ctx().storage().exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT)");
-  }
-  Response fetch(const Request& r) override {
-    if (!is_session(r)) return Container::fetch(r);
-    ObjectStorage& s = ctx().storage();
-    if (r.method == "POST") {
-      s.exec("INSERT OR REPLACE INTO sessions (id, data) VALUES (?, ?)", {session_id(r), r.body});
-      return Response(200, "created");
-    }
-    auto row = s.exec("SELECT data FROM sessions WHERE id = ?", {session_id(r)}).next();
-    return row ? Response(200, std::get<std::string>((*row)[0])) : Response(404, "no such session");
-  }
-};
-
 ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool on_disk) {
-  // Every option of the world goes into the trace header, so the trace alone replays the run.
-  const NetworkOptions net_options;
-  const ContainerPlatformOptions platform_options;
-  const DurableObjectOptions do_options;
-  SimOptions so = sim_options_for(self, o);
-  for (auto info : {run_info(net_options), run_info(platform_options), run_info(do_options, "do.SESSIONS.")})
-    so.run_info.insert(so.run_info.end(), info.begin(), info.end());
-  Simulator sim(so, o.sinks);
-  Network net(sim, net_options);
-  ContainerPlatform platform(sim, net, platform_options);
-  DurableObjectNamespace ns(sim, "SESSIONS", [&platform, on_disk](DurableObjectState& c) -> std::unique_ptr<DurableObject> {
-    if (on_disk) return std::make_unique<DiskSessions>(c, platform);
-    return std::make_unique<SqlSessions>(c, platform);
-  }, do_options);
-  ContainerImage image;
-  image.main = [on_disk](Process& p) { session_app(p, on_disk); };
-  platform.register_namespace(ns, image);
-  Worker worker(sim, [](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
-  worker.env().bind("SESSIONS", ns);
-  FaultInjector faults(sim);
-  platform.register_faults(faults);
-  register_durable_object_faults(faults, {&ns});
+  // The world writes every option into the trace header, so the trace alone replays the run.
+  World world(sim_options_for(self, o), WorldOptions{}, o.sinks);
+  Simulator& sim = world.sim();
+  add_sessions_app(world, on_disk);
+  world.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
   ScenarioResult result;
   result.plan = plan_for(self, o);
-  faults.apply(result.plan);
+  world.apply(result.plan);
 
   struct Created {
     std::string id, data;
@@ -121,11 +47,11 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
     r.method = std::move(method);
     r.url = "https://sessions.example" + path;
     r.body = std::move(body);
-    return worker.client_fetch(std::move(r));
+    return world.fetch(std::move(r));
   };
   std::vector<FiberHandle> clients;
   for (int c = 0; c < kClients; ++c) {
-    clients.push_back(sim.spawn(fmt::format("client-{}", c), [&, c] {
+    clients.push_back(world.client(fmt::format("{}", c), [&, c] {
       Random rng = sim.random(fmt::format("client-{}", c));
       for (int i = 0; i < kSessionsPerClient; ++i) {
         sim.sleep_for(rng.exponential(4min));  // sometimes longer than sleepAfter
@@ -140,7 +66,7 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
   // has slept at least once), read every session back.
   int lost = 0;
   std::string first_loss;
-  sim.spawn("checker", [&] {
+  world.client("checker", [&] {
     for (auto& c : clients) c.join();
     sim.sleep_for(15min);
     for (const Created& s : acked) {
@@ -157,9 +83,9 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
         first_loss = fmt::format("session {} created at {} is gone (GET returned {})", s.id, format_time(s.at), r.status);
     }
   });
-  result.run = sim.run(limits_for(o));
+  result.run = world.run(limits_for(o));
 
-  const ContainerRuntime* rt = platform.find_runtime("SESSIONS", "main");
+  const ContainerRuntime* rt = world.containers().find_runtime("SESSIONS", "main");
   const uint64_t starts = rt ? rt->start_count() : 0;
   if (lost > 0) {
     result.passed = false;

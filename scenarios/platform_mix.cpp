@@ -1,0 +1,338 @@
+// platform-mix: one shop behind one Worker, exercising most of the container platform at once —
+// orders that charge an external payments API from the container and are recorded in the Durable
+// Object's SQL storage, reports streamed in chunks from the container, and a WebSocket echo
+// channel — under container, Durable Object and network faults.
+//
+// The container records each order in an external database (the ledger), which outlives every
+// container stop as Durable Object storage does; reading the ledger goes through the container.
+//
+// Two container instances ("shop-0", "shop-1"), sleepAfter 2 minutes, so containers sleep, wake
+// and get restarted many times in a run.
+//
+// Fault model (swarm): container crashes and host restarts, Durable Object resets and crashes, a
+// partitioned or lossy payments API.
+// Invariants:
+// - every order acknowledged to a client (200) is still recorded in the Durable Object at the end
+//   (platform-facts §8 item 12: storage outlives every container stop), was charged, and is in
+//   the ledger;
+// - a streamed report that arrives as a success (200, body ended) is whole and exact: a body cut
+//   by a container stop must fail loudly (BodyStreamError), never end short (§8 item 8);
+// - WebSocket echoes come back in order, one per message, until the socket closes; the close a
+//   client sees is 1000 (the SDK rewrites 1005/1006, platform-facts §3) unless the Durable
+//   Object relaying it died itself (then 1006).
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "model/body_stream.h"
+#include "model/websocket.h"
+#include "model/world.h"
+#include "scenarios/registry.h"
+
+namespace cfsim {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kShops = 2;
+constexpr int kBuyers = 3, kOrdersPerBuyer = 5;
+constexpr int kReaders = 3, kReportsPerReader = 6;
+constexpr int kChatters = 2, kMessagesPerChatter = 12;
+constexpr int kReportChunks = 10;
+constexpr size_t kChunkBytes = 1024;
+constexpr Duration kChunkInterval = Duration::seconds(2);
+constexpr std::string_view kPayments = "payments.example";
+constexpr std::string_view kLedger = "ledger.db";
+constexpr int kLedgerConnections = 4;
+
+std::string expected_report() {
+  std::string all;
+  for (int i = 0; i < kReportChunks; ++i) all += std::string(kChunkBytes, static_cast<char>('a' + i));
+  return all;
+}
+
+std::string order_id(const Request& r) { return r.path().substr(std::string("/order/").size()); }
+bool is_order(const Request& r) { return r.path().rfind("/order/", 0) == 0; }
+
+// The container's program.
+void shop_app(Process& p) {
+  p.listen(8080, [&p](const Request& r) -> Response {
+    if (r.path() == "/report") {
+      auto body = BodyStream::create(p.sim(), "report");
+      p.spawn("report-writer", [&p, body] {
+        for (int i = 0; i < kReportChunks; ++i) {
+          p.sim().sleep_for(kChunkInterval);
+          body->write(std::string(kChunkBytes, static_cast<char>('a' + i)));
+        }
+        body->close();
+      });
+      return streaming_response(body);
+    }
+    if (r.path() == "/chat") {
+      if (auto refused = expect_websocket_upgrade(r)) return *refused;
+      auto [mine, theirs] = WebSocket::make_pair(p.sim(), "chat");
+      p.spawn("chat-echo", [mine = mine] {
+        for (;;) {
+          WebSocketEvent e = mine->receive();
+          if (e.is_close()) {
+            mine->close(kWsNormalClosure);
+            return;
+          }
+          mine->send("echo:" + e.data);
+        }
+      });
+      return websocket_response(theirs);
+    }
+    if (is_order(r) && r.method == "POST") {
+      // Charge first; only a successful charge is confirmed. A network failure is an answer
+      // (502), not a crash of the whole process.
+      Request charge;
+      charge.method = "POST";
+      charge.url = fmt::format("https://{}/charge/{}", kPayments, order_id(r));
+      charge.body = r.body;
+      try {
+        Response paid = p.fetch(charge);
+        if (paid.status != 200) return Response(502, "payment declined");
+        // Then the ledger, an external database: it outlives the container, its disk does not.
+        DbConnection db = p.connect_db(kLedger);
+        if (db.query(fmt::format("SET order:{} {}", order_id(r), r.body)) != "OK") return Response(502, "ledger refused");
+      } catch (const NetError& e) {
+        return Response(502, fmt::format("payment or ledger unreachable: {}", e.what()));
+      }
+      return Response(200, "charged");
+    }
+    if (r.path().rfind("/ledger/", 0) == 0) {
+      try {
+        DbConnection db = p.connect_db(kLedger);
+        std::string v = db.query("GET order:" + r.path().substr(std::string("/ledger/").size()));
+        return v == "(nil)" ? Response(404, "not in the ledger") : Response(200, v);
+      } catch (const NetError& e) {
+        return Response(503, fmt::format("ledger unreachable: {}", e.what()));
+      }
+    }
+    return Response(404, "not found");
+  });
+  p.on_signal(kSigTerm, [&p] { p.exit(0); });
+}
+
+// The Durable Object: records confirmed orders in SQL; everything else goes to the container.
+struct Shop : Container {
+  Shop(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
+    default_port = 8080;
+    sleep_after = 2min;
+    ctx().storage().exec("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, amount TEXT)");
+  }
+  Response fetch(const Request& r) override {
+    if (!is_order(r)) return Container::fetch(r);
+    ObjectStorage& s = ctx().storage();
+    if (r.method == "GET") {
+      auto row = s.exec("SELECT amount FROM orders WHERE id = ?", {order_id(r)}).next();
+      return row ? Response(200, std::get<std::string>((*row)[0])) : Response(404, "no such order");
+    }
+    Response charged = Container::fetch(r);
+    if (charged.status != 200) return charged;
+    s.exec("INSERT OR REPLACE INTO orders (id, amount) VALUES (?, ?)", {order_id(r), r.body});
+    return Response(200, "ordered");
+  }
+};
+
+Request make_request(std::string method, std::string path, int shop, std::string body = "") {
+  Request r;
+  r.method = std::move(method);
+  r.url = "https://shop.example" + path;
+  r.headers.set("x-shop", std::to_string(shop));
+  r.body = std::move(body);
+  return r;
+}
+
+ScenarioResult run_mix(const Scenario& self, const ScenarioOptions& o) {
+  World world(sim_options_for(self, o), WorldOptions{}, o.sinks);
+  Simulator& sim = world.sim();
+  ContainerImage image;
+  image.main = shop_app;
+  world.add_container<Shop>("SHOP", image);
+  world.set_worker([](const Request& r, Env& env) {
+    return get_container(env.durable_object("SHOP"), "shop-" + r.headers.get("x-shop").value_or("0")).fetch(r);
+  });
+  std::set<std::string> charged;  // what the payments API saw
+  world.net().add_http_service(std::string(kPayments), [&charged](const Request& r) {
+    charged.insert(r.path().substr(std::string("/charge/").size()));
+    return Response(200, "paid");
+  });
+  world.net().add_database(std::string(kLedger), kLedgerConnections);
+  ScenarioResult result;
+  result.plan = plan_for(self, o);
+  world.apply(result.plan);
+
+  std::vector<std::string> violations;
+  auto violation = [&](std::string what) {
+    sim.record("check", "violation", {{"what", what}});
+    violations.push_back(std::move(what));
+  };
+  std::vector<FiberHandle> clients;
+
+  // Buyers: orders, some acknowledged.
+  struct Order {
+    std::string id, amount;
+    int shop;
+  };
+  std::vector<Order> acked;
+  int orders_failed = 0;
+  for (int b = 0; b < kBuyers; ++b)
+    clients.push_back(world.client(fmt::format("buyer-{}", b), [&, b] {
+      Random rng = sim.random(fmt::format("buyer-{}", b));
+      for (int i = 0; i < kOrdersPerBuyer; ++i) {
+        sim.sleep_for(rng.exponential(90s));
+        const int shop = static_cast<int>(rng.below(kShops));
+        Order order{fmt::format("b{}o{}", b, i), std::to_string(rng.uniform_int(1, 500)), shop};
+        Response r = world.fetch(make_request("POST", "/order/" + order.id, shop, order.amount));
+        if (r.status == 200) acked.push_back(order);
+        else ++orders_failed;
+      }
+    }));
+
+  // Readers: streamed reports, whole or failed.
+  int reports_whole = 0, reports_broken = 0, reports_refused = 0;
+  const std::string report = expected_report();
+  for (int k = 0; k < kReaders; ++k)
+    clients.push_back(world.client(fmt::format("reader-{}", k), [&, k] {
+      Random rng = sim.random(fmt::format("reader-{}", k));
+      for (int i = 0; i < kReportsPerReader; ++i) {
+        sim.sleep_for(rng.exponential(3min));
+        Response r = world.fetch(make_request("GET", "/report", static_cast<int>(rng.below(kShops))));
+        if (r.status != 200) {
+          ++reports_refused;
+          continue;
+        }
+        try {
+          std::string body = read_body(r);
+          if (body != report)
+            violation(fmt::format("reader-{} got a report of {} bytes that ended as a success; {} expected", k, body.size(), report.size()));
+          else
+            ++reports_whole;
+        } catch (const BodyStreamError&) {
+          ++reports_broken;  // cut by a stop, and said so
+        }
+      }
+    }));
+
+  // Chatters: a WebSocket each, reconnecting when it closes under them.
+  int echoes = 0, sockets_dropped = 0, upgrades_refused = 0;
+  std::map<int, int> close_codes;  // as the clients saw them
+  for (int c = 0; c < kChatters; ++c)
+    clients.push_back(world.client(fmt::format("chatter-{}", c), [&, c] {
+      Random rng = sim.random(fmt::format("chatter-{}", c));
+      const int shop = c % kShops;
+      int next = 0;
+      while (next < kMessagesPerChatter) {
+        Request up = make_request("GET", "/chat", shop);
+        up.headers.set("Upgrade", "websocket");
+        Response r = world.websocket(up);
+        if (r.status != 101 || !r.websocket) {
+          ++upgrades_refused;
+          sim.sleep_for(10s);
+          continue;
+        }
+        WebSocket::Ptr ws = r.websocket;
+        bool open = true;
+        while (open && next < kMessagesPerChatter) {
+          sim.sleep_for(rng.exponential(20s));
+          const std::string msg = fmt::format("c{}m{}", c, next);
+          ws->send(msg);
+          WebSocketEvent e = ws->receive();
+          if (e.is_close()) {
+            ++sockets_dropped;
+            ++close_codes[e.code];
+            open = false;
+            break;
+          }
+          if (e.data != "echo:" + msg) violation(fmt::format("chatter-{} sent {} and got '{}'", c, msg, e.data));
+          ++echoes;
+          ++next;
+        }
+        if (open) {
+          ws->close(kWsNormalClosure);
+          WebSocketEvent e = ws->receive();
+          if (!e.is_close()) violation(fmt::format("chatter-{} got '{}' after closing", c, e.data));
+          else ++close_codes[e.code];
+        }
+      }
+    }));
+
+  // At the end, once every client is done: every acknowledged order is still there, and charged.
+  int lost = 0;
+  world.client("checker", [&] {
+    for (auto& f : clients) f.join();
+    sim.sleep_for(5min);
+    for (const Order& order : acked) {
+      Response r = world.fetch(make_request("GET", "/order/" + order.id, order.shop));
+      for (int attempt = 0; r.status >= 500 && attempt < 5; ++attempt) {
+        sim.sleep_for(5s);
+        r = world.fetch(make_request("GET", "/order/" + order.id, order.shop));
+      }
+      if (r.status != 200 || r.body != order.amount) {
+        ++lost;
+        violation(fmt::format("order {} (shop-{}) was acknowledged but reads back {} '{}'", order.id, order.shop, r.status, r.body));
+      }
+      if (charged.count(order.id) == 0) violation(fmt::format("order {} was acknowledged but never charged", order.id));
+      Response ledger = world.fetch(make_request("GET", "/ledger/" + order.id, order.shop));
+      for (int attempt = 0; ledger.status >= 500 && attempt < 5; ++attempt) {
+        sim.sleep_for(5s);
+        ledger = world.fetch(make_request("GET", "/ledger/" + order.id, order.shop));
+      }
+      if (ledger.status != 200 || ledger.body != order.amount)
+        violation(fmt::format("order {} was acknowledged but the ledger reads {} '{}'", order.id, ledger.status, ledger.body));
+    }
+  });
+  result.run = world.run(limits_for(o));
+
+  for (const auto& [code, n] : close_codes)
+    if (code != kWsNormalClosure && code != kWsAbnormalClosure) violation(fmt::format("a client saw close code {} ({} times)", code, n));
+  if (!violations.empty()) {
+    result.passed = false;
+    result.failure = fmt::format("{} violation(s); first: {}", violations.size(), violations.front());
+  }
+  std::string codes;
+  for (const auto& [code, n] : close_codes) codes += fmt::format("{}{} x{}", codes.empty() ? "" : ", ", code, n);
+  sim.record("check", "mix", {{"orders_acked", acked.size()}, {"orders_lost", lost}, {"reports_whole", reports_whole},
+                              {"reports_broken", reports_broken}, {"echoes", echoes}, {"sockets_dropped", sockets_dropped}});
+  result.report.push_back(fmt::format("{} orders acknowledged, {} failed, {} lost", acked.size(), orders_failed, lost));
+  result.report.push_back(fmt::format("{} reports arrived whole, {} were cut by a stop and failed loudly, {} refused", reports_whole,
+                                      reports_broken, reports_refused));
+  result.report.push_back(fmt::format("{} WebSocket echoes; {} sockets closed under their clients, {} upgrades refused; close codes: {}",
+                                      echoes, sockets_dropped, upgrades_refused, codes.empty() ? "none" : codes));
+  sim.close_trace();
+  result.trace_hash = sim.trace_hash();
+  return result;
+}
+
+FaultSpace mix_faults() {
+  std::vector<std::string> shops;
+  for (int s = 0; s < kShops; ++s) shops.push_back(fmt::format("SHOP/shop-{}", s));
+  FaultSpace f;
+  f.verbs = {{"crash", shops, {{"exit_code", 1, 2}}},
+             {"restart-host", shops, {}},
+             {"do-reset", shops, {}},
+             {"do-crash", shops, {}},
+             {"partition", {std::string(kPayments), std::string(kLedger)}, {{"duration_ms", 1'000, 120'000}}},
+             {"net-loss", {std::string(kPayments), std::string(kLedger)}, {{"ppm", 0, 300'000}}}};
+  f.horizon = Duration::seconds(20 * 60);
+  f.max_actions = 8;
+  return f;
+}
+
+}  // namespace
+
+Scenario platform_mix_scenario() {
+  Scenario s;
+  s.name = "platform-mix";
+  s.description = "Orders, streamed reports and WebSocket echoes through one Worker under container, DO and network faults.";
+  s.fault_space = mix_faults();
+  s.run = [s](const ScenarioOptions& o) { return run_mix(s, o); };
+  return s;
+}
+
+}  // namespace cfsim
