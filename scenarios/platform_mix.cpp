@@ -294,21 +294,13 @@ ScenarioResult run_mix(const Scenario& self, const ScenarioOptions& o) {
     for (auto& f : clients) f.join();
     sim.sleep_for(5min);
     for (const Order& order : acked) {
-      Response r = world.fetch(make_request("GET", "/order/" + order.id, order.shop));
-      for (int attempt = 0; r.status >= 500 && attempt < 5; ++attempt) {
-        sim.sleep_for(5s);
-        r = world.fetch(make_request("GET", "/order/" + order.id, order.shop));
-      }
+      Response r = fetch_retrying_5xx(world, make_request("GET", "/order/" + order.id, order.shop));
       if (r.status != 200 || r.body != order.amount) {
         ++lost;
         violation(fmt::format("order {} (shop-{}) was acknowledged but reads back {} '{}'", order.id, order.shop, r.status, r.body));
       }
       if (charged.count(order.id) == 0) violation(fmt::format("order {} was acknowledged but never charged", order.id));
-      Response ledger = world.fetch(make_request("GET", "/ledger/" + order.id, order.shop));
-      for (int attempt = 0; ledger.status >= 500 && attempt < 5; ++attempt) {
-        sim.sleep_for(5s);
-        ledger = world.fetch(make_request("GET", "/ledger/" + order.id, order.shop));
-      }
+      Response ledger = fetch_retrying_5xx(world, make_request("GET", "/ledger/" + order.id, order.shop));
       if (ledger.status != 200 || ledger.body != order.amount)
         violation(fmt::format("order {} was acknowledged but the ledger reads {} '{}'", order.id, ledger.status, ledger.body));
     }

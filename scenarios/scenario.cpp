@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "model/world.h"
+
 namespace cfsim {
 
 const char* to_string(FaultMode m) {
@@ -78,6 +80,15 @@ RunLimits limits_for(const ScenarioOptions& o) {
   RunLimits l;
   if (o.until != Duration::max()) l.until = Time::zero() + o.until;
   return l;
+}
+
+Response fetch_retrying_5xx(World& world, const Request& req, int retries, Duration pause) {
+  Response r = world.fetch(req);
+  for (int attempt = 0; r.status >= 500 && attempt < retries; ++attempt) {
+    world.sim().sleep_for(pause);
+    r = world.fetch(req);
+  }
+  return r;
 }
 
 }  // namespace cfsim

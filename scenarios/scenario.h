@@ -64,4 +64,12 @@ FaultPlan plan_for(const Scenario& s, const ScenarioOptions& o);
 // The run limits for o.until.
 RunLimits limits_for(const ScenarioOptions& o);
 
+class World;
+struct Request;
+struct Response;
+// From a client fiber, for a scenario's final check: `req` through the world's Worker; a 5xx is an
+// outage during the check (a fault still in effect), not a verdict, so wait `pause` and ask again,
+// at most `retries` more times. Returns the last answer.
+Response fetch_retrying_5xx(World& world, const Request& req, int retries = 5, Duration pause = Duration::seconds(5));
+
 }  // namespace cfsim

@@ -42,12 +42,15 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
   };
   std::vector<Created> acked;
   int create_failures = 0;
-  auto request = [&](std::string method, std::string path, std::string body = "") {
+  auto make_request = [](std::string method, std::string path, std::string body = "") {
     Request r;
     r.method = std::move(method);
     r.url = "https://sessions.example" + path;
     r.body = std::move(body);
-    return world.fetch(std::move(r));
+    return r;
+  };
+  auto request = [&](std::string method, std::string path, std::string body = "") {
+    return world.fetch(make_request(std::move(method), std::move(path), std::move(body)));
   };
   std::vector<FiberHandle> clients;
   for (int c = 0; c < kClients; ++c) {
@@ -70,12 +73,7 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
     for (auto& c : clients) c.join();
     sim.sleep_for(15min);
     for (const Created& s : acked) {
-      // A 5xx is an outage (a fault during the read-back), not a verdict: ask again.
-      Response r = request("GET", "/session/" + s.id);
-      for (int attempt = 0; r.status >= 500 && attempt < 5; ++attempt) {
-        sim.sleep_for(5s);
-        r = request("GET", "/session/" + s.id);
-      }
+      Response r = fetch_retrying_5xx(world, make_request("GET", "/session/" + s.id));
       if (r.status == 200 && r.body == s.data) continue;
       ++lost;
       sim.record("check", "session_lost", {{"id", s.id}, {"created_at", s.at}, {"status", r.status}});
