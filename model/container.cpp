@@ -155,6 +155,10 @@ void Container::set_state(ContainerStatus s, std::optional<int> exit_code) {
 
 void Container::renew_activity_timeout() { last_activity_ = sim_.now(); }
 
+void Container::release_inflight() {
+  if (--inflight_ == 0) renew_activity_timeout();  // P:decrementInflight
+}
+
 bool Container::activity_expired() {
   if (inflight_ > 0) {  // in-flight requests pin the container awake, and renew (P:isActivityExpired)
     renew_activity_timeout();
@@ -549,7 +553,7 @@ Response Container::container_fetch(Request req, std::optional<int> port) {
     bool held = true;  // false once the end of a streamed body will release it
     explicit InFlight(Container* cc) : c(cc) { ++c->inflight_; }
     ~InFlight() {
-      if (held && --c->inflight_ == 0) c->renew_activity_timeout();  // P:decrementInflight
+      if (held) c->release_inflight();
     }
   };
   std::string path = req.path();
@@ -565,13 +569,13 @@ Response Container::container_fetch(Request req, std::optional<int> port) {
       r.stream->on_end([life](const BodyStream&) {
         std::shared_ptr<Container*> c = life.lock();
         if (!c) return;  // the object was reset meanwhile: its new instance never counted this request
-        Container* self = *c;
-        if (--self->inflight_ == 0) self->renew_activity_timeout();
+        (*c)->release_inflight();
       });
     }
     if (r.websocket) {
-      guard.held = false;  // the relay holds the count until either side closes
-      return proxy_websocket(std::move(r));
+      Response relayed = proxy_websocket(std::move(r));
+      guard.held = false;  // from now on the relay holds the count until either side closes
+      return relayed;
     }
     return r;
   } catch (const std::exception& e) {
@@ -709,8 +713,11 @@ void Container::refresh_outbound_interception() {
   if (!using_interception()) return;  // nothing configured: the raw network alone decides
   if (rt_.running()) {
     // enableInternet is fixed at start (§7.2, §8 item 38): a changed field cannot take effect.
-    const bool started_with = internet_at_start_.value_or(rt_.egress_policy().internet);
-    if (enable_internet != started_with)
+    // Refused only if the field changed since start and now differs from what the run has:
+    // explicit start options may have started it with another value than the field's (B2).
+    const bool run_has = rt_.egress_policy().internet;
+    const bool started_with = internet_at_start_.value_or(run_has);
+    if (enable_internet != started_with && enable_internet != run_has)
       throw std::invalid_argument(fmt::format(
           "container {}: enable_internet changed from {} to {} while the container runs; enableInternet is fixed at "
           "start and needs a restart (stop the container and start it again) to change (platform-facts §7.2, "
@@ -733,76 +740,65 @@ void Container::refresh_outbound_interception() {
   rt_.set_outbound_proxy(std::move(p));
 }
 
+namespace {
+// Sets `field` to `value`, then runs `apply` (which pushes the configuration to the runtime);
+// puts the old value back if `apply` throws, so a refused change leaves everything as it was.
+template <class T, class Apply>
+void set_then_apply(T& field, T value, Apply apply) {
+  T before = std::move(field);
+  field = std::move(value);
+  try {
+    apply();
+  } catch (...) {
+    field = std::move(before);
+    throw;
+  }
+}
+
+// A host list with `host` added (once) or removed: the run-time override if there is one, else
+// the class field's list.
+std::vector<std::string> hosts_with(const std::optional<std::vector<std::string>>& override_list,
+                                    const std::optional<std::vector<std::string>>& field, const std::string& host, bool add) {
+  std::vector<std::string> l = override_list ? *override_list : field.value_or(std::vector<std::string>{});
+  if (!add) std::erase(l, host);
+  else if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
+  return l;
+}
+}  // namespace
+
 void Container::set_outbound_handler(const std::string& method, const std::string& params) {
   restore_outbound_configuration();
   check_outbound_method(method);
-  auto before = outbound_handler_override_;
-  outbound_handler_override_ = OutboundOverride{method, params};
-  try {
-    refresh_outbound_interception();
-  } catch (...) {
-    outbound_handler_override_ = before;
-    throw;
-  }
+  set_then_apply(outbound_handler_override_, std::optional<OutboundOverride>(OutboundOverride{method, params}),
+                 [&] { refresh_outbound_interception(); });
 }
 
 void Container::set_outbound_by_host(const std::string& host, const std::string& method, const std::string& params) {
   restore_outbound_configuration();
   check_outbound_method(method);
-  auto before = outbound_by_host_overrides_;
-  outbound_by_host_overrides_[host] = OutboundOverride{method, params};
-  try {
-    refresh_outbound_interception();
-  } catch (...) {
-    outbound_by_host_overrides_ = std::move(before);
-    throw;
-  }
+  auto overrides = outbound_by_host_overrides_;
+  overrides[host] = OutboundOverride{method, params};
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
 }
 
 void Container::remove_outbound_by_host(const std::string& host) {
   restore_outbound_configuration();
-  auto before = outbound_by_host_overrides_;
-  outbound_by_host_overrides_.erase(host);
-  try {
-    refresh_outbound_interception();
-  } catch (...) {
-    outbound_by_host_overrides_ = std::move(before);
-    throw;
-  }
+  auto overrides = outbound_by_host_overrides_;
+  overrides.erase(host);
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
 }
 
 void Container::set_outbound_by_hosts(const std::map<std::string, std::string>& host_to_method) {
   restore_outbound_configuration();
   for (const auto& [host, method] : host_to_method) check_outbound_method(method);
-  auto before = outbound_by_host_overrides_;
-  outbound_by_host_overrides_.clear();
-  for (const auto& [host, method] : host_to_method) outbound_by_host_overrides_[host] = OutboundOverride{method, ""};
-  try {
-    refresh_outbound_interception();
-  } catch (...) {
-    outbound_by_host_overrides_ = std::move(before);
-    throw;
-  }
+  std::map<std::string, OutboundOverride> overrides;
+  for (const auto& [host, method] : host_to_method) overrides[host] = OutboundOverride{method, ""};
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
 }
-
-namespace {
-// Runs `change` on `list`, then `apply`; restores the list if `apply` throws.
-template <class Change, class Apply>
-void change_list(std::optional<std::vector<std::string>>& list, Change change, Apply apply) {
-  auto before = list;
-  change();
-  try {
-    apply();
-  } catch (...) {
-    list = std::move(before);
-    throw;
-  }
-}
-}  // namespace
 
 void Container::set_allowed_hosts(std::vector<std::string> hosts) {
   restore_outbound_configuration();
-  change_list(allowed_hosts_override_, [&] { allowed_hosts_override_ = std::move(hosts); }, [&] {
+  set_then_apply(allowed_hosts_override_, std::optional<std::vector<std::string>>(std::move(hosts)), [&] {
     using_interception_ = true;
     refresh_outbound_interception();
   });
@@ -810,7 +806,7 @@ void Container::set_allowed_hosts(std::vector<std::string> hosts) {
 
 void Container::set_denied_hosts(std::vector<std::string> hosts) {
   restore_outbound_configuration();
-  change_list(denied_hosts_override_, [&] { denied_hosts_override_ = std::move(hosts); }, [&] {
+  set_then_apply(denied_hosts_override_, std::optional<std::vector<std::string>>(std::move(hosts)), [&] {
     using_interception_ = true;
     refresh_outbound_interception();
   });
@@ -818,30 +814,22 @@ void Container::set_denied_hosts(std::vector<std::string> hosts) {
 
 void Container::allow_host(const std::string& host) {
   restore_outbound_configuration();
-  std::vector<std::string> l = allowed_hosts_override_ ? *allowed_hosts_override_ : allowed_hosts.value_or(std::vector<std::string>{});
-  if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
-  set_allowed_hosts(std::move(l));
+  set_allowed_hosts(hosts_with(allowed_hosts_override_, allowed_hosts, host, true));
 }
 
 void Container::deny_host(const std::string& host) {
   restore_outbound_configuration();
-  std::vector<std::string> l = denied_hosts_override_ ? *denied_hosts_override_ : denied_hosts.value_or(std::vector<std::string>{});
-  if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
-  set_denied_hosts(std::move(l));
+  set_denied_hosts(hosts_with(denied_hosts_override_, denied_hosts, host, true));
 }
 
 void Container::remove_allowed_host(const std::string& host) {
   restore_outbound_configuration();
-  std::vector<std::string> l = allowed_hosts_override_ ? *allowed_hosts_override_ : allowed_hosts.value_or(std::vector<std::string>{});
-  std::erase(l, host);
-  set_allowed_hosts(std::move(l));
+  set_allowed_hosts(hosts_with(allowed_hosts_override_, allowed_hosts, host, false));
 }
 
 void Container::remove_denied_host(const std::string& host) {
   restore_outbound_configuration();
-  std::vector<std::string> l = denied_hosts_override_ ? *denied_hosts_override_ : denied_hosts.value_or(std::vector<std::string>{});
-  std::erase(l, host);
-  set_denied_hosts(std::move(l));
+  set_denied_hosts(hosts_with(denied_hosts_override_, denied_hosts, host, false));
 }
 
 // --- WebSockets (§3, §1.5) --------------------------------------------------------------------------------
@@ -875,10 +863,7 @@ Response Container::proxy_websocket(Response from_container) {
                 {"to_container", relay->to_container}, {"to_client", relay->to_client}});
     if (relay->settled) return;
     relay->settled = true;
-    if (std::shared_ptr<Container*> c = life.lock()) {
-      Container* self = *c;
-      if (--self->inflight_ == 0) self->renew_activity_timeout();  // P:decrementInflight
-    }
+    if (std::shared_ptr<Container*> c = life.lock()) (*c)->release_inflight();
   };
   auto forward_close = [](WebSocket& to, const WebSocketEvent& ev) {
     const int code = ev.code == kWsNoStatusReceived || ev.code == kWsAbnormalClosure ? kWsNormalClosure : ev.code;

@@ -166,7 +166,8 @@ class Container : public DurableObject {
   // allowlisted or enable_internet => internet, else 520. `method` must name an entry of
   // outbound_handlers (std::invalid_argument otherwise). Changing enable_internet while the
   // container runs cannot take effect: the next of these calls throws std::invalid_argument
-  // saying a restart is needed.
+  // saying a restart is needed (not if the run already has the new value: explicit start
+  // options may have started it with another value than the field's).
   void set_outbound_handler(const std::string& method, const std::string& params = "");
   void set_outbound_by_host(const std::string& host, const std::string& method, const std::string& params = "");
   void remove_outbound_by_host(const std::string& host);
@@ -231,6 +232,7 @@ class Container : public DurableObject {
   std::string label_;
   Time last_activity_;
   int inflight_ = 0;
+  void release_inflight();  // one request in flight is over: decrement, renew the window at zero
   std::optional<Future<bool>> monitor_;
   bool monitor_setup_ = false;
   FiberHandle monitor_fiber_;

@@ -141,9 +141,10 @@ ContainerRuntime::~ContainerRuntime() {
 void ContainerRuntime::start(ContainerStartOptions options) {
   if (running_) throw ContainerError(std::string(kAlreadyRunning));
   check_env(options.env, "");
-  if (options.hard_timeout < Duration::zero())
-    throw std::out_of_range(fmt::format("RangeError: hard_timeout must be greater than 0, or zero for none (got {})",
-                                        format_duration(options.hard_timeout)));
+  // Every check comes before the first change of state: a refused start leaves nothing behind.
+  if (options.hard_timeout < Duration::zero() || options.hard_timeout > kMaxContainerDuration)
+    throw std::out_of_range(fmt::format("RangeError: hard_timeout must be 0 (none) to {} (got {})",
+                                        format_duration(kMaxContainerDuration), format_duration(options.hard_timeout)));
   ContainerPlatform::NsConfig& cfg = platform_.config(ns_name_);
   const int running_now = cfg.running;
   if (running_now >= cfg.options.max_instances) {
@@ -173,7 +174,7 @@ void ContainerRuntime::start(ContainerStartOptions options) {
   if (start_options_.hard_timeout > Duration::zero()) {
     sim_.record("container", "hard_timeout_set",
                 {{"container", label_}, {"hard_timeout", start_options_.hard_timeout},
-                 {"at", sim_.now() + start_options_.hard_timeout}});
+                 {"at", detail::deadline_after(sim_.now(), start_options_.hard_timeout)}});
     hard_timeout_pending_ = true;
     hard_timeout_event_ = sim_.call_after(start_options_.hard_timeout, [this] {
       hard_timeout_pending_ = false;
@@ -274,7 +275,13 @@ void ContainerRuntime::set_outbound_proxy(EgressPolicy proxy) {
 EgressPolicy ContainerRuntime::egress_policy() const {
   EgressPolicy p = proxy_ ? *proxy_ : EgressPolicy{};
   p.internet = start_options_.enable_internet;  // fixed at start (§7.2)
-  for (const auto& [pattern, h] : raw_by_host_) p.outbound_by_host.emplace(pattern, h);  // no overwrite
+  // The SDK's entry wins over a raw intercept of the same key: compare normalised keys (raw ones
+  // are normalised when registered), or "API.example." and "api.example" would both go in and the
+  // network's own normalisation would keep whichever sorts last.
+  std::map<std::string, HttpHandler> by_host;
+  for (auto& [pattern, h] : p.outbound_by_host) by_host[normalize_hostname(pattern)] = std::move(h);  // as Network does
+  for (const auto& [pattern, h] : raw_by_host_) by_host.emplace(pattern, h);  // no overwrite
+  p.outbound_by_host = std::move(by_host);
   if (!p.outbound && raw_all_) p.outbound = raw_all_;
   return p;
 }
@@ -569,6 +576,9 @@ void ContainerRuntime::set_inactivity_timeout(Duration timeout) {
   if (timeout <= Duration::zero())
     throw std::invalid_argument(fmt::format("TypeError: setInactivityTimeout() cannot be called with a durationMs <= 0 (got {})",
                                             format_duration(timeout)));
+  if (timeout > kMaxContainerDuration)
+    throw std::invalid_argument(fmt::format("setInactivityTimeout: the timeout must be at most {} (got {})",
+                                            format_duration(kMaxContainerDuration), format_duration(timeout)));
   inactivity_timeout_ = timeout;
   sim_.record("container", "inactivity_timeout_set", {{"container", label_}, {"timeout", timeout}});
   cancel_inactivity("timeout-changed");
@@ -595,7 +605,7 @@ void ContainerRuntime::arm_inactivity(const char* why) {
     return;
   inactivity_pending_ = true;
   sim_.record("container", "inactivity_stop_scheduled",
-              {{"container", label_}, {"why", why}, {"at", sim_.now() + inactivity_timeout_}});
+              {{"container", label_}, {"why", why}, {"at", detail::deadline_after(sim_.now(), inactivity_timeout_)}});
   inactivity_event_ = sim_.call_after(inactivity_timeout_, [this] {
     inactivity_pending_ = false;
     inactivity_expired();
@@ -792,9 +802,15 @@ ContainerPlatform::ContainerPlatform(Simulator& sim, Network& net, ContainerPlat
     throw std::invalid_argument("ContainerPlatformOptions: cold_start_median and cold_start_sigma must be >= 0");
   if (options_.hop_latency < Duration::zero() || options_.stop_grace_period < Duration::zero())
     throw std::invalid_argument("ContainerPlatformOptions: hop_latency and stop_grace_period must be >= 0");
+  for (auto [name, d] : {std::pair{"cold_start_median", options_.cold_start_median}, std::pair{"hop_latency", options_.hop_latency},
+                         std::pair{"stop_grace_period", options_.stop_grace_period}})
+    if (d > kMaxContainerDuration)
+      throw std::invalid_argument(fmt::format("ContainerPlatformOptions: {} must be at most {} (got {})", name,
+                                              format_duration(kMaxContainerDuration), format_duration(d)));
 }
 
 ContainerPlatform::~ContainerPlatform() {
+  alive_.reset();  // rollout events still scheduled do nothing from now on
   // Process fibers run on the runtimes: unwind them while the runtimes exist.
   runtimes_.clear();
 }
@@ -865,8 +881,9 @@ static void check_rollout_options(const RolloutOptions& options) {
     previous = pct;
   }
   if (previous != 100) throw std::invalid_argument(fmt::format("rollout: the last step must be 100 (got {})", previous));
-  if (options.active_grace_period < Duration::zero())
-    throw std::invalid_argument(fmt::format("rollout: active_grace_period must be >= 0 (got {})", format_duration(options.active_grace_period)));
+  if (options.active_grace_period < Duration::zero() || options.active_grace_period > kMaxContainerDuration)
+    throw std::invalid_argument(fmt::format("rollout: active_grace_period must be 0..{} (got {})", format_duration(kMaxContainerDuration),
+                                            format_duration(options.active_grace_period)));
 }
 
 void ContainerPlatform::rollout(std::string_view ns_name, const std::string& version, RolloutOptions options) {
@@ -927,10 +944,13 @@ void ContainerPlatform::replace_instance(const std::string& ns_name, uint64_t ge
     sim_.record("container", "rollout_skip", {{"container", rt->label()}, {"why", "stopped"}});
     return;
   }
-  const Time eligible = rt->run_started_at_ + r.options.active_grace_period;
+  const Time eligible = detail::deadline_after(rt->run_started_at_, r.options.active_grace_period);
   if (sim_.now() < eligible) {
     sim_.record("container", "rollout_grace_wait", {{"container", rt->label()}, {"until", eligible}});
-    sim_.call_at(eligible, [this, ns_name, generation, index] { replace_instance(ns_name, generation, index); });
+    std::weak_ptr<int> token = alive_;  // the event may outlive this platform
+    sim_.call_at(eligible, [this, token, ns_name, generation, index] {
+      if (!token.expired()) replace_instance(ns_name, generation, index);
+    });
     return;
   }
   rt->platform_stop(true);
@@ -953,7 +973,9 @@ void ContainerPlatform::instance_stopped(const std::string& ns_name) {
   if (it == rollouts_.end()) return;
   // From the scheduler, after whoever stopped the instance is done.
   const uint64_t generation = it->second.generation;
-  sim_.call_after(Duration::zero(), [this, ns_name, generation] {
+  std::weak_ptr<int> token = alive_;  // the event may outlive this platform
+  sim_.call_after(Duration::zero(), [this, token, ns_name, generation] {
+    if (token.expired()) return;
     auto r = rollouts_.find(ns_name);
     if (r != rollouts_.end() && r->second.generation == generation) check_rollout_step(ns_name);
   });
@@ -1023,19 +1045,15 @@ void ContainerPlatform::register_faults(FaultInjector& faults) {
       if (code < 0 || code > 255) throw FaultPlanError(fmt::format("fault 'crash': exit_code must be 0..255 (got {})", code));
     }
   };
+  // The handlers rely on these checks: FaultInjector::apply runs them for every action.
   faults.on("crash", guarded("crash", [](ContainerRuntime& rt, const FaultAction& a) {
-    int64_t code = a.arg_int("exit_code", 1);
-    if (code < 0 || code > 255) throw FaultPlanError(fmt::format("fault 'crash': exit_code must be 0..255 (got {})", code));
-    rt.crash(static_cast<int>(code));
+    rt.crash(static_cast<int>(a.arg_int("exit_code", 1)));  // 0..255: check_target
   }), check_target);
   faults.on("oom", guarded("oom", [](ContainerRuntime& rt, const FaultAction&) { rt.oom(); }), check_target);
   faults.on("restart-host", guarded("restart-host", [](ContainerRuntime& rt, const FaultAction&) { rt.platform_stop(false); }), check_target);
   faults.on("rollout", [this](const FaultAction& a) {
-    if (!namespaces_.count(a.target))
-      throw FaultPlanError(fmt::format("fault 'rollout': target '{}' is not a container namespace", a.target));
-    std::string version = a.arg("version");
-    if (!config(a.target).images.count(version))
-      throw FaultPlanError(fmt::format("fault 'rollout': namespace '{}' has no image version '{}'", a.target, version));
+    // The namespace, version and options were checked when the plan was applied (below).
+    const std::string version = a.arg("version");
     RolloutOptions options = rollout_options_from(a);
     sim_.record("container", "fault", {{"verb", "rollout"}, {"namespace", a.target}, {"version", version}});
     rollout(a.target, version, options);

@@ -210,6 +210,13 @@ struct ContainerImage {
   std::map<std::string, ExecProgram> programs = {};
 };
 
+// The longest duration the container model accepts for a timeout, a grace period or a latency
+// (start()'s hard_timeout, set_inactivity_timeout, RolloutOptions::active_grace_period, the
+// ContainerPlatformOptions durations): 365 days, the cap the rollout verb's grace_s has too. A
+// longer value is rejected with an error naming it and this limit: it would push virtual time past
+// its int64 range (Time::max() is about 292 years).
+inline constexpr Duration kMaxContainerDuration = Duration::seconds(int64_t{365} * 86400);
+
 // ctx.container.start(options) (WT ContainerStartupOptions).
 struct ContainerStartOptions {
   bool enable_internet = false;               // raw runtime default: off (W1, §8 item 4)
@@ -218,7 +225,8 @@ struct ContainerStartOptions {
   std::map<std::string, std::string> labels;  // recorded only
   // capnp StartParams.hardTimeoutMs (W1): the runtime tears the run down this long after start()
   // (exit 137, cause "hard-timeout", monitor() rejects with "Runtime signalled the container to
-  // exit: 137"). Zero: no limit; negative: std::out_of_range. ASSUMPTION that an app can set it:
+  // exit: 137"). Zero: no limit; negative or above kMaxContainerDuration: std::out_of_range
+  // (checked before start() changes anything). ASSUMPTION that an app can set it:
   // §10 leaves that UNCONFIRMED (the JS type does not expose it; workerd passes `hardTimeout`
   // only behind its experimental flag).
   Duration hard_timeout = Duration::zero();
@@ -248,7 +256,7 @@ std::vector<std::pair<std::string, std::string>> run_info(const ContainerPlatfor
 // `--containers-rollout=immediate` is step_percentages {100}.
 struct RolloutOptions {
   std::vector<int> step_percentages = {10, 100};  // each 1..100, increasing, the last 100
-  Duration active_grace_period = Duration::zero();  // >= 0
+  Duration active_grace_period = Duration::zero();  // 0..kMaxContainerDuration
 };
 
 // Per container namespace (wrangler's `containers` entry).
@@ -329,7 +337,8 @@ class ContainerRuntime {
   // request or alarm). Streamed bodies still flowing when it expires put it off by another
   // `timeout`. The setting belongs to this ctx.container and holds across runs until set again
   // (ASSUMPTION). Without it the model keeps the container running (§10 is open on production).
-  // std::invalid_argument (TypeError) unless timeout > 0 (W2).
+  // std::invalid_argument (TypeError) unless timeout > 0 (W2); std::invalid_argument above
+  // kMaxContainerDuration.
   void set_inactivity_timeout(Duration timeout);
   Duration inactivity_timeout() const { return inactivity_timeout_; }  // zero: never set
   bool inactivity_stop_pending() const { return inactivity_pending_; }
@@ -593,9 +602,9 @@ class ContainerPlatform {
   //   oom TARGET                     OOM kill (exit 137)
   //   restart-host TARGET            SIGTERM, SIGKILL after the grace period; restarted by the next request
   //   rollout NAMESPACE version=V [steps=10,100] [grace_s=0]   see rollout()
-  // A target that is not running is skipped (a trace record says so). An unknown namespace or
-  // version is a FaultPlanError when the action fires; bad rollout steps/grace_s when the plan is
-  // applied.
+  // A target that is not running is skipped (a trace record says so). A target naming no
+  // container namespace, an unknown version, a bad exit_code, steps or grace_s is a FaultPlanError
+  // when the plan is applied (register the namespaces and image versions first).
   void register_faults(FaultInjector& faults);
   // crash (exit_code 1..255), oom and restart-host over `targets` ("NAMESPACE/name"), for
   // fault_plan_from_seed. (rollout takes a string argument, which a FaultSpace cannot draw: add
@@ -638,6 +647,7 @@ class ContainerPlatform {
   std::map<std::string, std::unique_ptr<ContainerRuntime>> runtimes_;  // by id hex
   std::map<std::string, RolloutState, std::less<>> rollouts_;          // in progress, by namespace
   uint64_t rollout_generation_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weak_ptrs in scheduled events outlive this platform
 };
 
 }  // namespace cfsim

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <vector>
+
+#include "sim/sync.h"
 
 namespace cfsim {
 
@@ -25,17 +28,21 @@ struct WsLink {
   WsLink(Simulator& s, std::string l) : sim(s), label(std::move(l)), waiters0(s), waiters1(s) {}
   WaitQueue& waiters(int side) { return side == 0 ? waiters0 : waiters1; }
 
-  // One-way latency of the next frame: the sum of every hop's draw.
+  // One-way latency of the next frame: the sum of every hop's draw, saturating at Duration::max()
+  // (a lognormal draw can be huge; such a frame simply never arrives).
   Duration latency() {
     Duration d = Duration::zero();
-    for (Hop& h : hops) d += h.rng ? h.rng->lognormal(h.median, h.sigma) : h.median;
+    for (Hop& h : hops) {
+      const Duration one = h.rng ? h.rng->lognormal(h.median, h.sigma) : h.median;
+      d = one > Duration::max() - d ? Duration::max() : d + one;
+    }
     return d;
   }
 
   // Puts a frame on its way to side `to`. FIFO: it never arrives before an earlier frame.
   void push(int to, WebSocketEvent ev) {
     if (dead[to]) return;  // nobody will ever read it
-    const Time at = std::max(last_at[to], sim.now() + latency());
+    const Time at = std::max(last_at[to], detail::deadline_after(sim.now(), latency()));
     last_at[to] = at;
     const bool was_empty = queue[to].empty();
     queue[to].push_back(Item{at, std::move(ev)});
@@ -172,15 +179,16 @@ void WebSocket::record_close_if_done() {
 }
 
 void WebSocket::add_hop(Duration one_way) {
-  if (one_way < Duration::zero())
-    throw std::invalid_argument(fmt::format("WebSocket hop latency must be >= 0 (got {})", format_duration(one_way)));
+  if (one_way < Duration::zero() || one_way > kWsMaxHopLatency)
+    throw std::invalid_argument(fmt::format("WebSocket hop latency must be >= 0 and at most {} (got {})", format_duration(kWsMaxHopLatency),
+                                            format_duration(one_way)));
   link_->hops.push_back(detail::WsLink::Hop{one_way, 0, std::nullopt});
 }
 
 void WebSocket::add_hop(Duration median, double sigma, Random rng) {
-  if (median < Duration::zero() || !(sigma >= 0))
-    throw std::invalid_argument(fmt::format("WebSocket hop: median must be >= 0 and sigma >= 0 (got {}, {})",
-                                            format_duration(median), sigma));
+  if (median < Duration::zero() || median > kWsMaxHopLatency || !(sigma >= 0) || sigma == std::numeric_limits<double>::infinity())
+    throw std::invalid_argument(fmt::format("WebSocket hop: median must be >= 0 and at most {}, sigma finite and >= 0 (got {}, {})",
+                                            format_duration(kWsMaxHopLatency), format_duration(median), sigma));
   if (sigma == 0) return add_hop(median);
   link_->hops.push_back(detail::WsLink::Hop{median, sigma, std::move(rng)});
 }

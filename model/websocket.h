@@ -69,8 +69,20 @@ namespace detail {
 struct WsLink;
 }
 
+// The longest one-way latency add_hop accepts: 365 days (the container model's cap, see
+// kMaxContainerDuration). Longer is std::invalid_argument; a sum of hops saturates instead of
+// overflowing virtual time.
+inline constexpr Duration kWsMaxHopLatency = Duration::seconds(int64_t{365} * 86400);
+
 // One end of a WebSocket connection. Ends are shared (std::shared_ptr): destroying the last
 // reference to an open end drops the connection (the peer sees 1006).
+//
+// Lifetime rule: every end must be destroyed before the Simulator it was made with. Destroying an
+// open end records a trace record and queues the peer's 1006 through that Simulator, and the
+// kernel offers no cheap way to tell that it is gone (no liveness token), so an end outliving it
+// is a use-after-free. Worlds built in tests and scenarios satisfy it by declaring the Simulator
+// first (members are destroyed in reverse order); ends held by fibers are released when the
+// Simulator unwinds them, which is still before it is gone.
 class WebSocket {
  public:
   using Ptr = std::shared_ptr<WebSocket>;
@@ -97,7 +109,7 @@ class WebSocket {
 
   // --- transport (the platform layers, not apps) ------------------------------------------------
   // The pair now crosses one more connection: every later message, close or drop in either
-  // direction takes `one_way` longer. A lognormal hop draws per message from `rng` (FIFO order
+  // direction takes `one_way` longer (0..kWsMaxHopLatency, std::invalid_argument otherwise). A lognormal hop draws per message from `rng` (FIFO order
   // is kept: a message never overtakes an earlier one).
   void add_hop(Duration one_way);
   void add_hop(Duration median, double sigma, Random rng);

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <memory>
 
+#include "model/body_stream.h"
 #include "model/container.h"
 #include "model/container_runtime.h"
+#include "model/websocket.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -24,6 +26,8 @@ Time at(Duration d) { return Time::zero() + d; }
 //   ON_TERM=ignore          SIGTERM handler that does nothing
 //   EXIT_AFTER_S=N          exits with code 3 after N seconds
 //   MAIN_RETURNS=1          main returns at once without listening (the process exits 0)
+// Routes: /slow answers after 20 min; /stream streams "first" and ends the body 150 s later; /ws
+// accepts a WebSocket that echoes until the client closes, then closes back; else the version.
 void app_main(Process& p) {
   const std::string on_term = p.env("ON_TERM").value_or("");
   if (on_term == "exit-after-5s")
@@ -44,6 +48,32 @@ void app_main(Process& p) {
     if (r.path() == "/slow") {
       p.sim().sleep_for(20min);
       return Response(200, "slow");
+    }
+    if (r.path() == "/stream") {
+      std::shared_ptr<BodyStream> body = BodyStream::create(p.sim(), "stream");
+      body->write("first");
+      p.spawn("stream-end", [&p, body] {
+        p.sim().sleep_for(150s);
+        body->close();
+      });
+      Response resp(200, "");
+      resp.stream = body;
+      return resp;
+    }
+    if (r.path() == "/ws") {
+      auto ends = WebSocket::make_pair(p.sim(), "app-ws");
+      WebSocket::Ptr mine = ends.first;
+      p.spawn("ws-echo", [mine] {
+        for (;;) {
+          WebSocketEvent ev = mine->receive();
+          if (ev.is_close()) {
+            mine->close(kWsNormalClosure);
+            return;
+          }
+          mine->send(ev.data);
+        }
+      });
+      return websocket_response(ends.second);
     }
     return Response(200, p.image_version());
   });
@@ -430,6 +460,54 @@ TEST(InactivityTimeout, AnOpenConnectionKeepsItRunning_S1_2) {
       << "not while the connection is open: 60 s after it closes";
 }
 
+// A streamed body still flowing counts as an open connection: each expiry while it flows puts the
+// stop off by another timeout (§1.2; docs/containers.md "setInactivityTimeout").
+TEST(InactivityTimeout, AnOpenStreamedBodyPutsOffTheStop_S1_2) {
+  World w;
+  ContainerRuntime& rt = w.rt("s");
+  w.start_raw("s", Time::zero());  // from outside any object: the object is never constructed
+  w.sim.call_at(at(1s), [&] { rt.set_inactivity_timeout(60s); });
+  std::string body;
+  w.sim.spawn("reader", [&] {
+    w.sim.sleep_until(at(5s));
+    Response r = rt.get_tcp_port(8080).fetch(Request{"GET", "http://c/stream", {}, ""});
+    body = r.stream->read_all();  // the body ends at 155 s
+  });
+  w.run_until(at(10min));
+  EXPECT_EQ(body, "first");
+  // The connection closed with the headers at 5 s: expiries at 65 s and 125 s find the body open.
+  EXPECT_EQ(w.times("container", "inactivity_stop_deferred"), (std::vector<Time>{at(65s), at(125s)}));
+  ASSERT_EQ(w.times("container", "inactivity_stop").size(), 1u);
+  EXPECT_EQ(w.times("container", "inactivity_stop")[0], at(185s)) << "the first expiry after the body ended (155 s)";
+  EXPECT_FALSE(rt.running());
+}
+
+TEST(InactivityTimeout, AnOpenWebSocketPutsOffTheStop_S1_2) {
+  World w;
+  ContainerRuntime& rt = w.rt("ws");
+  w.start_raw("ws", Time::zero());
+  w.sim.call_at(at(1s), [&] { rt.set_inactivity_timeout(60s); });
+  std::string echoed;
+  int close_code = 0;
+  w.sim.spawn("client", [&] {
+    w.sim.sleep_until(at(5s));
+    Response r = rt.get_tcp_port(8080).fetch(Request{"GET", "http://c/ws", {{"Upgrade", "websocket"}}, ""});
+    WebSocket::Ptr ws = r.websocket;
+    if (!ws) return;
+    ws->send("hi");
+    echoed = ws->receive().data;
+    w.sim.sleep_until(at(100s));
+    ws->close(kWsNormalClosure);
+    close_code = ws->receive().code;  // the app closes back: the socket is closed at 100 s
+  });
+  w.run_until(at(10min));
+  EXPECT_EQ(echoed, "hi");
+  EXPECT_EQ(close_code, kWsNormalClosure);
+  EXPECT_EQ(w.times("container", "inactivity_stop_deferred"), (std::vector<Time>{at(65s)})) << "open at 65 s";
+  ASSERT_EQ(w.times("container", "inactivity_stop").size(), 1u);
+  EXPECT_EQ(w.times("container", "inactivity_stop")[0], at(125s)) << "closed by the next expiry";
+}
+
 TEST(InactivityTimeout, WithoutATimeoutTheContainerKeepsRunning_S1_2) {
   World w;
   w.send("a", "/start", Time::zero());
@@ -623,6 +701,183 @@ TEST(Rollout, FaultVerbTakesStepsAndGrace_S1_9) {
                  FaultPlanError)
         << bad;
   }
+}
+
+// A rollout started while another is in progress replaces it: the old one takes no further step,
+// and its pending events (grace waits, step checks) do nothing (§1.9; container_runtime.h rollout()).
+TEST(Rollout, ANewRolloutSupersedesOneInProgress_S1_9) {
+  World w;
+  w.platform.add_image_version("RAW", make_image("v2"));
+  w.platform.add_image_version("RAW", make_image("v3"));
+  std::vector<std::string> names = {"a", "b", "c", "d"};
+  for (const std::string& n : names) w.start_raw(n, Time::zero(), {{"ON_TERM", "ignore"}});
+  w.sim.call_at(at(60s), [&] { w.platform.rollout("RAW", "v2", RolloutOptions{{50, 100}, Duration::zero()}); });
+  w.sim.call_at(at(120s), [&] { w.platform.rollout("RAW", "v3", RolloutOptions{{100}, Duration::zero()}); });
+  w.run_until(at(1h));
+  const std::vector<std::string> order = replacement_order(w, names);
+  ASSERT_EQ(w.records("container", "rollout_superseded").size(), 1u);
+  const Record sup = w.records("container", "rollout_superseded")[0];
+  EXPECT_EQ(sup.time, at(120s));
+  EXPECT_EQ(sup.field_text("version"), "v2");
+  EXPECT_EQ(sup.field_text("step"), "1") << "v2 was still in its first step (its instances ignore SIGTERM)";
+  auto sigterms = rollout_sigterms(w);
+  ASSERT_EQ(sigterms.size(), 6u);
+  EXPECT_EQ(sigterms[0], std::make_pair(at(60s), order[0]));  // v2 step 1: ceil(50 % of 4) = 2
+  EXPECT_EQ(sigterms[1], std::make_pair(at(60s), order[1]));
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(sigterms[2 + i], std::make_pair(at(120s), order[i])) << i;
+  // v2's step 2 never comes (it would begin when its step-1 instances die, at 60 s + 15 min).
+  EXPECT_EQ(w.times("container", "rollout_step"), (std::vector<Time>{at(60s), at(120s)}));
+  ASSERT_EQ(w.records("container", "rollout_done").size(), 1u);
+  EXPECT_EQ(w.records("container", "rollout_done")[0].field_text("version"), "v3");
+  EXPECT_EQ(w.records("container", "rollout_done")[0].time, at(120s + 15min)) << "the last SIGKILL of v3's step";
+  EXPECT_EQ(w.platform.current_version("RAW"), "v3");
+  EXPECT_FALSE(w.platform.rollout_in_progress("RAW"));
+
+  World g;  // the superseded rollout had grace waits pending: they must not act when they fire
+  g.platform.add_image_version("RAW", make_image("v2"));
+  g.platform.add_image_version("RAW", make_image("v3"));
+  for (const char* n : {"x", "y"}) g.start_raw(n, Time::zero(), {{"ON_TERM", "exit-after-5s"}});
+  g.sim.call_at(at(10s), [&] { g.platform.rollout("RAW", "v2", RolloutOptions{{100}, 60s}); });
+  g.sim.call_at(at(30s), [&] { g.platform.rollout("RAW", "v3", RolloutOptions{{100}, Duration::zero()}); });
+  g.run_until(at(10min));
+  EXPECT_EQ(g.times("container", "rollout_grace_wait"), (std::vector<Time>{at(10s), at(10s)}));
+  EXPECT_EQ(rollout_sigterms(g).size(), 2u);
+  for (const auto& [t, label] : rollout_sigterms(g)) EXPECT_EQ(t, at(30s)) << label;
+  EXPECT_TRUE(g.records("container", "rollout_skip").empty()) << "v2's grace waits (due at 60 s) belong to a superseded rollout";
+  EXPECT_EQ(g.times("container", "rollout_done"), (std::vector<Time>{at(35s)}));
+}
+
+// --- limits: durations that would overflow virtual time ------------------------------------------------------
+
+TEST(Limits, DurationsAboveTheCapAreRejectedBeforeAnythingChanges) {
+  World w;
+  w.platform.add_image_version("RAW", make_image("v2"));
+  ContainerRuntime& rt = w.rt("cap");
+  const std::string cap = format_duration(kMaxContainerDuration);
+  for (Duration bad : {kMaxContainerDuration + Duration::nanos(1), Duration::max()}) {
+    ContainerStartOptions o;
+    o.hard_timeout = bad;
+    std::string msg;
+    try {
+      rt.start(o);
+    } catch (const std::out_of_range& e) {
+      msg = e.what();
+    }
+    EXPECT_NE(msg.find(format_duration(bad)), std::string::npos) << msg;
+    EXPECT_NE(msg.find(cap), std::string::npos) << msg;
+    EXPECT_FALSE(rt.running()) << "a refused start leaves the runtime stopped";
+    EXPECT_EQ(rt.start_count(), 0u);
+    EXPECT_EQ(w.platform.running_instances("RAW"), 0);
+  }
+  // At the cap everything is accepted, and the run works as usual.
+  w.sim.call_at(at(1s), [&] {
+    ContainerStartOptions ok;
+    ok.hard_timeout = kMaxContainerDuration;
+    rt.start(ok);
+    rt.set_inactivity_timeout(kMaxContainerDuration);
+  });
+  w.sim.call_at(at(30s), [&] { w.platform.rollout("RAW", "v2", RolloutOptions{{100}, kMaxContainerDuration}); });
+  w.run_until(at(1min));
+  EXPECT_TRUE(rt.running());
+  EXPECT_EQ(rt.start_count(), 1u);
+  EXPECT_EQ(w.platform.running_instances("RAW"), 1);
+  EXPECT_EQ(w.times("container", "rollout_grace_wait"), (std::vector<Time>{at(30s)}));
+  EXPECT_TRUE(w.platform.rollout_in_progress("RAW"));
+
+  std::string msg;
+  try {
+    rt.set_inactivity_timeout(Duration::max());
+  } catch (const std::invalid_argument& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find(cap), std::string::npos) << msg;
+  EXPECT_EQ(rt.inactivity_timeout(), kMaxContainerDuration) << "the refused value did not replace the setting";
+  EXPECT_THROW(w.platform.rollout("RAW", "v1", RolloutOptions{{100}, kMaxContainerDuration + Duration::nanos(1)}),
+               std::invalid_argument);
+  EXPECT_EQ(w.platform.current_version("RAW"), "v2") << "the refused rollout changed nothing";
+  for (Duration ContainerPlatformOptions::*field :
+       {&ContainerPlatformOptions::cold_start_median, &ContainerPlatformOptions::hop_latency,
+        &ContainerPlatformOptions::stop_grace_period}) {
+    ContainerPlatformOptions po = exact_options();
+    po.*field = Duration::max();
+    EXPECT_THROW(ContainerPlatform(w.sim, w.net, po), std::invalid_argument);
+  }
+}
+
+// A platform destroyed with rollout events still scheduled: they must not touch it (ASan).
+TEST(Rollout, PlatformDestroyedWithAGraceWaitPendingIsSafe_S1_9) {
+  auto sink = std::make_shared<MemorySink>();
+  Simulator sim(SimOptions{.trace_scheduling = false}, {sink});
+  Network net(sim);
+  auto platform = std::make_unique<ContainerPlatform>(sim, net, exact_options());
+  DurableObjectNamespace ns(sim, "RAW", [&](DurableObjectState& s) { return std::make_unique<RawObject>(s, *platform); }, {});
+  platform->register_namespace(ns, make_image("v1"));
+  platform->add_image_version("RAW", make_image("v2"));
+  ContainerRuntime& rt = platform->runtime(ns.id_from_name("p"));
+  sim.call_at(Time::zero(), [&] { rt.start(); });
+  sim.call_at(at(10s), [&] { platform->rollout("RAW", "v2", RolloutOptions{{100}, 60s}); });
+  sim.run(RunLimits{.until = at(20s)});
+  ASSERT_EQ(std::count_if(sink->records.begin(), sink->records.end(), [](const Record& r) { return r.name == "rollout_grace_wait"; }), 1);
+  platform.reset();
+  const size_t records_before = sink->records.size();
+  RunResult r = sim.run(RunLimits{.until = at(5min)});
+  EXPECT_TRUE(r.failed.empty());
+  size_t container_records = 0;
+  for (size_t i = records_before; i < sink->records.size(); ++i) container_records += sink->records[i].category == "container";
+  EXPECT_EQ(container_records, 0u) << "the grace wait due at 60 s found the platform gone and did nothing";
+}
+
+// --- Process::connect_db (§7.2: the instance's egress policy; the connection dies with the process) ----------
+
+TEST(ProcessDb, ConnectDbFollowsInternetAndClosesWhenTheProcessStops_S7_2) {
+  World w;
+  w.net.add_database("db.internal", 4);
+  ContainerRuntime& on = w.rt("on");
+  ContainerRuntime& off = w.rt("off");
+  w.sim.call_at(Time::zero(), [&] {
+    on.start(ContainerStartOptions{.enable_internet = true});
+    off.start(ContainerStartOptions{.enable_internet = false});
+  });
+  w.run_until(at(3s));  // both booted
+  ASSERT_NE(on.process(), nullptr);
+  ASSERT_NE(off.process(), nullptr);
+  std::optional<DbConnection> conn;
+  std::string set_reply, get_reply, off_error = "<none>";
+  Process* p_on = on.process();
+  p_on->spawn("db", [&, p_on] {
+    conn.emplace(p_on->connect_db("db.internal"));
+    set_reply = conn->query("SET k hello");
+    get_reply = conn->query("GET k");
+  });
+  Process* p_off = off.process();
+  p_off->spawn("db", [&, p_off] {
+    try {
+      p_off->connect_db("db.internal");
+    } catch (const NetError& e) {
+      off_error = to_string(e.kind());
+    }
+  });
+  w.run_until(at(10s));
+  EXPECT_EQ(set_reply, "OK");
+  EXPECT_EQ(get_reply, "hello");
+  EXPECT_EQ(off_error, to_string(NetError::Kind::denied)) << "internet off: everything but DNS is denied (§7.2)";
+  ASSERT_TRUE(conn.has_value());
+  EXPECT_TRUE(conn->open());
+  EXPECT_EQ(w.net.open_connections("db.internal"), 1);
+  w.sim.call_at(at(11s), [&] { on.destroy(); });
+  w.run_until(at(12s));
+  EXPECT_FALSE(conn->open()) << "closed when the process stops";
+  EXPECT_EQ(w.net.open_connections("db.internal"), 0);
+  std::string after = "<none>";
+  w.sim.spawn("late", [&] {
+    try {
+      conn->query("GET k");
+    } catch (const NetError& e) {
+      after = to_string(e.kind());
+    }
+  });
+  w.run_until(at(13s));
+  EXPECT_EQ(after, to_string(NetError::Kind::reset));
 }
 
 // --- determinism -------------------------------------------------------------------------------------------

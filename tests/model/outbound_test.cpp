@@ -332,6 +332,39 @@ TEST(OutboundSdk, ChangingEnableInternetWhileRunningNeedsARestart_Item38) {
   EXPECT_THROW(w.net.set_policy(ep, p), std::invalid_argument);
 }
 
+// Explicit start options can start the run with another enableInternet than the class field's:
+// setting the field to what the run already has is no change that needs a restart (§7.2, item 38).
+TEST(OutboundSdk, ExplicitStartOptionsFixInternetNotTheField_Item38) {
+  World w([](EgressApp& a) {
+    a.enable_internet = true;
+    a.outbound_handlers["h"] = named("H");
+  });
+  std::string start_error = "<not run>";
+  w.sim.spawn("rpc", [&] {
+    try {
+      w.ns.get_by_name("c").call<EgressApp>([](EgressApp& a) {
+        ContainerStartOptions o;
+        o.enable_internet = false;  // the run has no internet, whatever the field says
+        a.start(o);
+      });
+      start_error.clear();
+    } catch (const std::exception& e) {
+      start_error = e.what();
+    }
+  });
+  w.sim.run(RunLimits{.until = w.sim.now() + 30s});
+  ASSERT_EQ(start_error, "");
+  ASSERT_TRUE(w.rt("c").running());
+  EXPECT_FALSE(w.rt("c").egress_policy().internet);
+  // The field now says what the run has: the setter must not ask for a restart.
+  EXPECT_NO_THROW(w.on("c", [](EgressApp& a) {
+    a.enable_internet = false;
+    a.set_outbound_by_host("api.example", "h");
+  }));
+  EXPECT_EQ(w.out("c", "http://api.example/"), "200:H@api.example");
+  EXPECT_EQ(w.rt("c").start_count(), 1u);
+}
+
 // --- the owning object (§3 last bullet) ---------------------------------------------------------------
 
 TEST(OutboundSdk, HandlerReachesTheOwningObjectThroughTheContainerId_S3) {
@@ -448,6 +481,22 @@ TEST(OutboundRaw, InterceptBeforeStartAppliesToTheNextRun_S72) {
   w.sim.run(RunLimits{.until = w.sim.now() + 3s});
   EXPECT_EQ(w.raw_out(rt, "http://api.example/"), "201:early");
   EXPECT_EQ(w.raw_out(rt, "http://other.example/"), "202:cold");
+}
+
+// A raw intercept and the SDK's table name the same host in two spellings: the keys are compared
+// normalised, and the SDK's entry wins (container_runtime.h egress_policy).
+TEST(OutboundRaw, SdkEntryWinsOverARawInterceptOfTheSameNormalisedHost_S72) {
+  World w;
+  ContainerRuntime& rt = w.rt("raw");
+  EgressPolicy proxy;
+  proxy.outbound_by_host["API.example."] = [](const Request&) { return Response(200, "sdk"); };
+  rt.set_outbound_proxy(proxy);
+  rt.intercept_outbound_http("api.example", [](const Request&) { return Response(200, "raw"); });
+  const EgressPolicy p = rt.egress_policy();
+  ASSERT_EQ(p.outbound_by_host.size(), 1u);
+  EXPECT_EQ(p.outbound_by_host.begin()->first, "api.example");
+  w.raw_start(rt, /*internet=*/false);
+  EXPECT_EQ(w.raw_out(rt, "http://api.example/"), "200:sdk") << "through the network, from the running container";
 }
 
 TEST(OutboundRaw, InterceptWithInternetOnLeavesOtherHostsOnTheInternet_S72) {

@@ -196,6 +196,31 @@ TEST(WebSocketPair, BadHopIsAClearError) {
   EXPECT_THROW(websocket_response(nullptr), std::invalid_argument);
 }
 
+// A hop above kWsMaxHopLatency is refused naming the value and the limit; a path of many hops at
+// the cap adds up past Time::max() and saturates (the frame never arrives) instead of wrapping
+// around into the past.
+TEST(WebSocketPair, HopLatencyIsCappedAndLongPathsSaturate) {
+  Simulator sim(SimOptions{.trace_scheduling = false});
+  auto ends = WebSocket::make_pair(sim, "p");
+  WebSocket::Ptr a = ends.first, b = ends.second;
+  std::string msg;
+  try {
+    a->add_hop(Duration::max());
+  } catch (const std::invalid_argument& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find(format_duration(Duration::max())), std::string::npos) << msg;
+  EXPECT_NE(msg.find(format_duration(kWsMaxHopLatency)), std::string::npos) << msg;
+  EXPECT_THROW(a->add_hop(kWsMaxHopLatency + Duration::nanos(1)), std::invalid_argument);
+  EXPECT_THROW(a->add_hop(Duration::max(), 0.5, sim.random("x")), std::invalid_argument);
+  for (int i = 0; i < 300; ++i) a->add_hop(kWsMaxHopLatency);  // 300 x 365 days > 292 years
+  std::optional<WebSocketEvent> got = WebSocketEvent{};
+  sim.spawn("b", [&] { got = b->receive_until(at(1h)); });
+  sim.spawn("a", [&] { a->send("x"); });
+  sim.run(RunLimits{.until = at(2h)});
+  EXPECT_FALSE(got.has_value()) << "arrived at " << format_duration(sim.now() - Time::zero());
+}
+
 TEST(WebSocketUpgrade, HelperAnswers426WithoutTheHeader) {
   Request r;
   EXPECT_FALSE(is_websocket_upgrade(r));
