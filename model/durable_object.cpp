@@ -138,18 +138,20 @@ void DurableObjectState::block_concurrency_while(const std::function<void()>& fn
 }
 
 void DurableObjectState::set_alarm(Time t) {
-  host_.alarm_time_ = t;
+  host_.wait_for_transaction_gate();
   host_.sim_.record("do", "alarm_set", {{"object", host_.label_}, {"at", t}});
-  host_.schedule_alarm_event(t);
+  host_.change_alarm(t);
 }
 
-std::optional<Time> DurableObjectState::get_alarm() const { return host_.alarm_time_; }
+std::optional<Time> DurableObjectState::get_alarm() const {
+  host_.wait_for_transaction_gate();
+  return host_.alarm_time_;  // read-your-writes: a change not yet durable included
+}
 
 void DurableObjectState::delete_alarm() {
-  host_.alarm_time_.reset();
-  if (host_.alarm_event_.slot != UINT32_MAX) host_.sim_.cancel(host_.alarm_event_);
-  host_.alarm_event_ = {};
+  host_.wait_for_transaction_gate();
   host_.sim_.record("do", "alarm_deleted", {{"object", host_.label_}});
+  host_.change_alarm(std::nullopt);
 }
 
 void DurableObjectState::delete_all() {
@@ -190,7 +192,9 @@ ObjectHost::ObjectHost(DurableObjectNamespace& ns, DurableObjectId id)
       storage_(ns.options_.backend, ns.options_.storage, &ns.sim_, label_),
       state_(*this),
       gate_waiters_(ns.sim_),
-      durable_waiters_(ns.sim_) {}
+      durable_waiters_(ns.sim_) {
+  storage_.set_operation_gate([this] { wait_for_transaction_gate(); });
+}
 
 ObjectHost::~ObjectHost() {
   if (round_trip_in_flight_) sim_.cancel(round_trip_event_);
@@ -220,6 +224,15 @@ void ObjectHost::run_request(const char* kind, const std::string& detail, std::f
       std::shared_ptr<DurableObject> instance = instance_;  // keeps it alive while we run on it
       work(*instance);
       hold_gate_for_transaction(me);  // the transaction ended with the work: let others in
+      if (is_alarm && alarm_dirty_ && !storage_.has_pending_writes()) {
+        // A handler that returns with nothing but alarm changes pending: the alarm scheduler
+        // records the handler's outcome, the alarm it set included, as the handler completes
+        // (a model assumption), so the next alarm is not a round trip late. Its storage writes,
+        // if any, still go through the output gate, and a crash before they are durable reverts
+        // its alarm changes with them and retries the handler.
+        durable_alarm_ = alarm_time_;
+        alarm_dirty_ = false;
+      }
       wait_output_gate();
       sim_.record_end("do", "request", {{"id", me}, {"result", "ok"}});
       if (done) done->set_value(true);
@@ -283,8 +296,8 @@ void ObjectHost::hold_gate_for_transaction(uint32_t me) {
   // A transaction() open across a suspension shares the object's one SQLite savepoint stack: a
   // request starting meanwhile would write inside it, and lose its writes if it rolls back. So
   // the transaction's fiber holds the input gate from its first suspension inside the transaction
-  // until the transaction is over (checked at each of its suspensions and at its end).
-  // (Requests already running when the transaction began are not held back.)
+  // until the transaction is over (checked at each of its suspensions and at its end). Requests
+  // already running when it began are held by wait_for_transaction_gate().
   if (storage_.in_transaction()) {
     if (txn_gate_holder_ == 0 && (gate_holder_ == 0 || gate_holder_ == me)) {
       txn_gate_holder_ = me;
@@ -294,7 +307,24 @@ void ObjectHost::hold_gate_for_transaction(uint32_t me) {
   } else if (txn_gate_holder_ == me) {
     txn_gate_holder_ = 0;
     open_input_gate();
+    gate_waiters_.notify_all();  // fibers held by wait_for_transaction_gate, even if a bcw still holds the gate
   }
+}
+
+void ObjectHost::wait_for_transaction_gate() {
+  // On the platform a closed input gate holds every event to the object, the completions of
+  // other requests' outgoing I/O included (§4.4), so a request suspended on a fetch or a timer
+  // does not resume while another request's transaction() holds the gate. The kernel resumes a
+  // fiber when its wait ends, so the model holds such a fiber at its next storage call, alarm
+  // call, outgoing message or reply instead: it cannot read or write inside the transaction, nor
+  // be rolled back with it. Only the object's own request fibers are held (tests and the platform
+  // layers may look at the storage meanwhile).
+  if (txn_gate_holder_ == 0 || sim_.fiber_context() != this) return;
+  const uint32_t me = sim_.current().id();
+  if (me == txn_gate_holder_) return;
+  sim_.record("do", "txn_gate_hold", {{"object", label_}, {"id", me}, {"holder", txn_gate_holder_}});
+  while (txn_gate_holder_ != 0 && txn_gate_holder_ != me) gate_waiters_.wait({"input gate (another request's transaction)", &label_});
+  sim_.record("do", "txn_gate_release", {{"object", label_}, {"id", me}});
 }
 
 void ObjectHost::open_input_gate() {
@@ -308,7 +338,7 @@ uint64_t ObjectHost::storage_ops() const {
   // Any operation while writes are pending closes a batch: a read-only one too, since its reply
   // must also wait for the writes before it (the output gate holds every outgoing message).
   const StorageCounters& c = storage_.counters();
-  return c.puts + c.deletes + c.delete_alls + c.execs;
+  return c.puts + c.deletes + c.delete_alls + c.execs + alarm_writes_;
 }
 
 void ObjectHost::close_batch() {
@@ -324,7 +354,7 @@ void ObjectHost::close_batch() {
     }
     return;
   }
-  if (!storage_.has_pending_writes()) return;
+  if (!storage_.has_pending_writes() && !alarm_dirty_) return;
   uint64_t w = storage_ops();
   if (w == writes_seen_) return;
   writes_seen_ = w;
@@ -372,12 +402,17 @@ void ObjectHost::finish_round_trip() {
     return;
   }
   batches_durable_ = batches_closed_;
+  if (alarm_dirty_) {  // the alarm changes rode in these batches
+    durable_alarm_ = alarm_time_;
+    alarm_dirty_ = false;
+  }
   sim_.record("do", "durable", {{"object", label_}, {"batches", batches_durable_}});
   durable_waiters_.notify_all();
   arm_idle_timer();
 }
 
 void ObjectHost::wait_output_gate() {
+  wait_for_transaction_gate();  // a held request sends nothing, its reply included
   close_batch();
   const uint64_t target = batches_closed_;
   // With a storage abort pending, the reset that follows fails this reply too: wait for it.
@@ -398,8 +433,10 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
   if (lose_unconfirmed_writes) {
     abort_pending_ = false;  // this reset is the one a pending storage abort asked for
     aborted_seen_ = storage_.aborted_transactions();
-    if (storage_.has_pending_writes()) sim_.record("do", "writes_lost", {{"object", label_}, {"batches", batches_closed_ - batches_durable_}});
+    if (storage_.has_pending_writes() || alarm_dirty_)
+      sim_.record("do", "writes_lost", {{"object", label_}, {"batches", batches_closed_ - batches_durable_}});
     storage_.rollback();
+    revert_alarm();
     writes_seen_ = storage_ops();
     batches_closed_ = batches_durable_;
     if (round_trip_in_flight_) {
@@ -439,7 +476,7 @@ void ObjectHost::arm_idle_timer() {
   idle_event_ = sim_.call_after(ns_.options_.idle_eviction_after, [this] {
     idle_armed_ = false;
     if (!instance_ || !requests_.empty() || alarm_running_ || round_trip_in_flight_) return;
-    if (storage_.has_pending_writes()) {
+    if (storage_.has_pending_writes() || alarm_dirty_) {
       // Writes made outside any request (a container's monitor, say) close no batch by themselves:
       // make them durable now, and evict only once they are.
       close_batch();
@@ -462,11 +499,46 @@ void ObjectHost::schedule_alarm_event(Time at) {
   });
 }
 
+void ObjectHost::cancel_alarm_event() {
+  if (alarm_event_.slot != UINT32_MAX) sim_.cancel(alarm_event_);
+  alarm_event_ = {};
+}
+
+void ObjectHost::change_alarm(std::optional<Time> t) {
+  // setAlarm()/deleteAlarm() are storage operations (§4.4, §4.6): the change joins the current
+  // write batch, a reply waits until it is durable, and a crash or failed commit before then
+  // reverts it (revert_alarm). The alarm is scheduled at once, so it fires on time even while the
+  // change is still in flight (the platform would start it once committed, at most one round trip
+  // later).
+  alarm_time_ = t;
+  alarm_dirty_ = true;
+  ++alarm_writes_;
+  if (t) schedule_alarm_event(*t);
+  else cancel_alarm_event();
+  // Outside the object's request fibers no suspension closes the batch: close it now, or the
+  // change would wait for unrelated traffic to become durable.
+  if (sim_.fiber_context() != this) close_batch();
+}
+
+void ObjectHost::revert_alarm() {
+  // The unconfirmed batches are lost, and the alarm changes made in them with them: back to the
+  // last durable alarm, scheduled or none.
+  if (!alarm_dirty_) return;
+  alarm_dirty_ = false;
+  alarm_time_ = durable_alarm_;
+  sim_.record("do", "alarm_reverted", {{"object", label_}, {"scheduled", alarm_time_.has_value()}, {"at", alarm_time_.value_or(Time::zero())}});
+  if (alarm_time_) schedule_alarm_event(*alarm_time_);
+  else cancel_alarm_event();
+}
+
 void ObjectHost::fire_alarm() {
   if (!alarm_time_) return;
   if (alarm_running_) return;  // alarms never overlap: alarm_settled() fires it once the handler is done
   AlarmInfo info{alarm_retries_ > 0, alarm_retries_, *alarm_time_};
   alarm_time_.reset();  // an alarm counts as set until it starts (D5a)
+  // The runtime takes a durable alarm. One whose setting is still in flight stays as it was
+  // underneath: a crash before the setting is durable brings the earlier alarm back.
+  if (!alarm_dirty_) durable_alarm_.reset();
   alarm_running_ = true;
   sim_.record("do", "alarm_fire", {{"object", label_}, {"retry_count", info.retry_count}});
   run_request("alarm", "", [info](DurableObject& o) { o.alarm(info); }, nullptr);
@@ -482,6 +554,7 @@ void ObjectHost::alarm_failed() {
     ++alarm_retries_;
     Duration backoff = ns_.options_.alarm_retry_first_backoff * (int64_t{1} << (alarm_retries_ - 1));
     alarm_time_ = sim_.now() + backoff;
+    durable_alarm_ = alarm_time_;  // the platform's retry, not a write of the object: no crash loses it
     sim_.record("do", "alarm_retry", {{"object", label_}, {"retry", alarm_retries_}, {"at", *alarm_time_}});
     schedule_alarm_event(*alarm_time_);
   }
@@ -498,29 +571,39 @@ void ObjectHost::alarm_settled() {
 // --- fault verbs ------------------------------------------------------------------------------------
 
 void register_durable_object_faults(FaultInjector& faults, std::vector<DurableObjectNamespace*> namespaces) {
-  auto resolve = [namespaces](const FaultAction& a) -> ObjectHost& {
+  // Every action is checked when the plan is applied (FaultInjector::apply runs the check before
+  // scheduling anything): the target names a known namespace, the arguments are in range. The
+  // object itself is created by the action, as a request would create it.
+  auto find = [namespaces](const FaultAction& a) -> DurableObjectNamespace* {
     size_t slash = a.target.find('/');
-    std::string ns_name = a.target.substr(0, slash);
+    if (slash == std::string::npos || slash + 1 == a.target.size()) return nullptr;
     for (DurableObjectNamespace* ns : namespaces)
-      if (slash != std::string::npos && ns->name() == ns_name) return ns->host(ns->id_from_name(a.target.substr(slash + 1)));
-    throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace", a.verb, a.target));
+      if (ns->name() == std::string_view(a.target).substr(0, slash)) return ns;
+    return nullptr;
   };
-  // Checked when the plan is applied: the namespace must exist (the object itself is created by
-  // the action, as a request would create it).
-  auto check = [namespaces](const FaultAction& a) {
-    size_t slash = a.target.find('/');
-    for (DurableObjectNamespace* ns : namespaces)
-      if (slash != std::string::npos && slash + 1 < a.target.size() && ns->name() == a.target.substr(0, slash)) return;
-    std::string known;
-    for (DurableObjectNamespace* ns : namespaces) known += (known.empty() ? "" : ", ") + ns->name();
-    throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace (known: {})", a.verb,
-                                     a.target, known.empty() ? "none" : known));
+  auto check = [find, namespaces](const FaultAction& a) {
+    if (!find(a)) {
+      std::string known;
+      for (DurableObjectNamespace* ns : namespaces) known += (known.empty() ? "" : ", ") + ns->name();
+      throw FaultPlanError(fmt::format("fault '{}': target '{}' is not NAMESPACE/name of a known Durable Object namespace (known: {})",
+                                       a.verb, a.target, known.empty() ? "none" : known));
+    }
+    if (a.verb == "do-delay-durability") {
+      const int64_t ms = a.arg_int("extra_ms", kDefaultExtraDurabilityMs);
+      if (ms < 0 || ms > kMaxExtraDurabilityMs)
+        throw FaultPlanError(fmt::format("fault 'do-delay-durability' on '{}': extra_ms={} must be in 0..{}", a.target, ms, kMaxExtraDurabilityMs));
+    }
+  };
+  auto resolve = [find](const FaultAction& a) -> ObjectHost& {
+    DurableObjectNamespace* ns = find(a);
+    return ns->host(ns->id_from_name(a.target.substr(a.target.find('/') + 1)));
   };
   faults.on("do-reset", [resolve](const FaultAction& a) { resolve(a).reset("Durable Object reset (fault injected)"); }, check);
   faults.on("do-crash", [resolve](const FaultAction& a) { resolve(a).crash("Durable Object's machine crashed (fault injected)"); }, check);
   faults.on("do-fail-commit", [resolve](const FaultAction& a) { resolve(a).fail_next_commit(); }, check);
   faults.on(
-      "do-delay-durability", [resolve](const FaultAction& a) { resolve(a).delay_next_commit(Duration::millis(a.arg_int("extra_ms", 100))); },
+      "do-delay-durability",
+      [resolve](const FaultAction& a) { resolve(a).delay_next_commit(Duration::millis(a.arg_int("extra_ms", kDefaultExtraDurabilityMs))); },
       check);
 }
 

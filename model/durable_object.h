@@ -17,7 +17,8 @@
 // after a quiet period starts a storage round trip of `durability_latency`; when it completes,
 // every batch closed so far is durable (one SQLite COMMIT). A reply waits until every write made
 // before it is durable. So a batch becomes durable between 0 and durability_latency after it
-// closes, and a crash loses all batches not yet durable, each one whole.
+// closes, and a crash loses all batches not yet durable, each one whole. set_alarm/delete_alarm
+// are writes of the batch too: a crash reverts the alarm to its last durable state.
 
 #include <functional>
 #include <map>
@@ -246,10 +247,14 @@ class ObjectHost {
   void close_input_gate();
   void open_input_gate();
   void hold_gate_for_transaction(uint32_t me);
+  void wait_for_transaction_gate();
   void reset_instance(const std::string& reason, bool lose_unconfirmed_writes, const char* what);
   void request_finished(uint32_t fiber_id);
   void arm_idle_timer();
   void schedule_alarm_event(Time at);
+  void cancel_alarm_event();
+  void change_alarm(std::optional<Time> t);
+  void revert_alarm();
   void fire_alarm();
   void alarm_failed();
   void alarm_settled();
@@ -280,8 +285,14 @@ class ObjectHost {
   bool fail_next_commit_ = false;
   Duration extra_latency_;
   WaitQueue durable_waiters_;
-  // Alarm.
+  // Alarm. setAlarm()/deleteAlarm() are storage writes (§4.4, §4.6): alarm_time_ is what the
+  // object sees (its own pending change included), durable_alarm_ what a crash reverts to;
+  // alarm_dirty_ says they may differ (a change not yet durable). alarm_writes_ counts the changes,
+  // so that one closes a batch like a put.
   std::optional<Time> alarm_time_;
+  std::optional<Time> durable_alarm_;
+  bool alarm_dirty_ = false;
+  uint64_t alarm_writes_ = 0;
   EventId alarm_event_;
   int alarm_retries_ = 0;
   bool alarm_running_ = false;
@@ -297,7 +308,11 @@ class ObjectHost {
 //   do-crash TARGET                      machine crash: also loses unconfirmed writes and held replies
 //   do-fail-commit TARGET                the next storage commit fails (reset + loss)
 //   do-delay-durability TARGET extra_ms=N   the next storage round trip takes N ms longer
-// A target naming an unknown namespace is an error when the action fires (FaultPlanError).
+//                                           (default 100, at most kMaxExtraDurabilityMs)
+// Every action is checked when the plan is applied: an unknown namespace or an extra_ms out of
+// range is a FaultPlanError before the run.
+inline constexpr int64_t kDefaultExtraDurabilityMs = 100;
+inline constexpr int64_t kMaxExtraDurabilityMs = 3'600'000;  // one hour
 void register_durable_object_faults(FaultInjector& faults, std::vector<DurableObjectNamespace*> namespaces);
 
 template <class T, class F>

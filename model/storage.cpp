@@ -655,6 +655,7 @@ void ObjectStorage::atomically(F&& body) {
 }
 
 std::optional<KvValue> ObjectStorage::get(std::string_view key) {
+  pass_gate();
   TraceOp op(*this, "get");
   op.key = key;
   try {
@@ -670,6 +671,7 @@ std::optional<KvValue> ObjectStorage::get(std::string_view key) {
 }
 
 std::map<std::string, KvValue> ObjectStorage::get(const std::vector<std::string>& keys) {
+  pass_gate();
   TraceOp op(*this, "get");
   op.keys = static_cast<int64_t>(keys.size());
   try {
@@ -690,6 +692,7 @@ std::map<std::string, KvValue> ObjectStorage::get(const std::vector<std::string>
 }
 
 void ObjectStorage::put(std::string_view key, const KvValue& value) {
+  pass_gate();
   TraceOp op(*this, "put");
   op.key = key;
   try {
@@ -709,6 +712,7 @@ void ObjectStorage::put(std::string_view key, const KvValue& value) {
 }
 
 void ObjectStorage::put(const KvEntries& entries) {
+  pass_gate();
   TraceOp op(*this, "put");
   op.keys = static_cast<int64_t>(entries.size());
   try {
@@ -734,6 +738,7 @@ void ObjectStorage::put(const KvEntries& entries) {
 }
 
 bool ObjectStorage::del(std::string_view key) {
+  pass_gate();
   TraceOp op(*this, "delete");
   op.key = key;
   try {
@@ -751,6 +756,7 @@ bool ObjectStorage::del(std::string_view key) {
 }
 
 size_t ObjectStorage::del(const std::vector<std::string>& keys) {
+  pass_gate();
   TraceOp op(*this, "delete");
   op.keys = static_cast<int64_t>(keys.size());
   try {
@@ -773,6 +779,7 @@ size_t ObjectStorage::del(const std::vector<std::string>& keys) {
 }
 
 KvEntries ObjectStorage::list(const ListOptions& o) {
+  pass_gate();
   TraceOp op(*this, "list");
   op.keys = 0;
   try {
@@ -834,6 +841,7 @@ KvEntries ObjectStorage::list(const ListOptions& o) {
 // deleteAll (platform-facts §4.5, §8 item 27)
 
 void ObjectStorage::delete_all() {
+  pass_gate();
   TraceOp op(*this, "delete_all");
   op.keys = 0;
   try {
@@ -914,6 +922,7 @@ uint64_t ObjectStorage::page_count() { return static_cast<uint64_t>(query_int(*i
 size_t ObjectStorage::statement_cache_size() const { return impl_->cache.size(); }
 
 uint64_t ObjectStorage::database_size() {
+  pass_gate();
   require_sqlite("databaseSize");
   return static_cast<uint64_t>(query_int(*impl_, impl_->db_size_pages, 0)) * opts_.page_size_bytes;
 }

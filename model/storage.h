@@ -371,6 +371,14 @@ class ObjectStorage {
   template <class F>
   auto transaction(F&& fn) -> decltype(fn(std::declval<Transaction&>()));
 
+  // --- the Durable Object layer's input gate ---------------------------------------------------
+  // `gate` runs at the start of every KV and SQL call (get/put/del/list/delete_all/exec/
+  // database_size) and of transaction()/transaction_sync() -- not of commit, rollback, stats or
+  // cursor steps. It may block the calling fiber: the DO layer holds a request there while another
+  // request's transaction(), open across a suspension, holds the input gate, so that the request
+  // cannot read or write inside a transaction that may still roll back. Empty by default.
+  void set_operation_gate(std::function<void()> gate) { gate_ = std::move(gate); }
+
   // --- stats -----------------------------------------------------------------------------------
   uint64_t kv_key_count();   // KV entries now (including uncommitted writes)
   uint64_t kv_bytes();       // sum of key + encoded value bytes of those entries
@@ -400,6 +408,9 @@ class ObjectStorage {
   void rollback_savepoint(int depth, uint64_t epoch);
   void record_txn(const char* name, int depth, const char* result);
   void require_sqlite(const char* what);
+  void pass_gate() {
+    if (gate_) gate_();
+  }
 
   // KV helpers (storage.cpp).
   void check_batch(size_t n) const;
@@ -443,6 +454,7 @@ class ObjectStorage {
   uint64_t schema_epoch_ = 1;     // bumped by DDL and rollbacks: cached schema facts are stale
   std::vector<int> savepoints_;   // depths of open transaction()/transaction_sync() savepoints
   StorageCounters counters_;
+  std::function<void()> gate_;    // see set_operation_gate
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -450,6 +462,7 @@ class ObjectStorage {
 
 template <class F>
 auto ObjectStorage::transaction_sync(F&& fn) -> decltype(fn()) {
+  pass_gate();
   require_sqlite("transaction_sync");
   int depth = begin_savepoint();
   uint64_t epoch = txn_epoch_;
@@ -473,6 +486,7 @@ auto ObjectStorage::transaction_sync(F&& fn) -> decltype(fn()) {
 
 template <class F>
 auto ObjectStorage::transaction(F&& fn) -> decltype(fn(std::declval<Transaction&>())) {
+  pass_gate();
   int depth = begin_savepoint();
   Transaction txn(*this, depth, txn_epoch_);
   try {

@@ -351,6 +351,7 @@ std::shared_ptr<const std::vector<std::string>> ObjectStorage::column_names_of(S
 // exec
 
 SqlCursor ObjectStorage::exec(std::string_view sql, std::vector<SqlValue> bindings) {
+  pass_gate();
   ++counters_.execs;
   SqlCursor cur;
   const char* result = nullptr;

@@ -143,6 +143,19 @@ TEST(World, APlanNamingAnUnknownNamespaceFailsWhenApplied) {
   }
 }
 
+TEST(World, APlanWithAnArgumentOutOfRangeFailsWhenApplied) {
+  World w;
+  add_app(w);
+  FaultPlan plan;
+  plan.add({Time::zero() + 30s, "do-delay-durability", "SESSIONS/main", {{"extra_ms", "-100000"}}});
+  EXPECT_THROW(w.apply(plan), FaultPlanError) << "a negative delay would hang the output gate forever";
+  FaultPlan crash;
+  crash.add({Time::zero() + 30s, "crash", "SESSIONS/main", {{"exit_code", "300"}}});
+  World w2;
+  add_app(w2);
+  EXPECT_THROW(w2.apply(crash), FaultPlanError);
+}
+
 TEST(World, FaultVerbsCoverContainersObjectsAndTheNetwork) {
   World w;
   add_app(w);
