@@ -28,6 +28,18 @@ const std::string& Env::secret(std::string_view name) const {
   return it->second;
 }
 
+KvNamespace& Env::kv(std::string_view binding) const {
+  auto it = kv_.find(binding);
+  if (it == kv_.end()) throw std::out_of_range(fmt::format("env has no KV binding '{}'", binding));
+  return *it->second;
+}
+
+R2Bucket& Env::r2(std::string_view binding) const {
+  auto it = r2_.find(binding);
+  if (it == r2_.end()) throw std::out_of_range(fmt::format("env has no R2 binding '{}'", binding));
+  return *it->second;
+}
+
 DurableObjectStub get_container(DurableObjectNamespace& ns, std::string_view name) { return ns.get_by_name(name); }
 
 DurableObjectStub get_random(DurableObjectNamespace& ns, Random& rng, int n) {

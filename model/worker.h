@@ -16,20 +16,30 @@
 
 namespace cfsim {
 
-// The bindings a Worker sees: Durable Object / container namespaces, plain vars and secrets.
+class KvNamespace;  // model/workers_kv.h
+class R2Bucket;     // model/r2.h
+
+// The bindings a Worker sees: Durable Object / container namespaces, KV namespaces, R2 buckets,
+// plain vars and secrets.
 class Env {
  public:
   // Throws std::out_of_range naming the binding if it does not exist.
   DurableObjectNamespace& durable_object(std::string_view binding) const;
   const std::string& var(std::string_view name) const;
   const std::string& secret(std::string_view name) const;
+  KvNamespace& kv(std::string_view binding) const;
+  R2Bucket& r2(std::string_view binding) const;
 
   void bind(std::string binding, DurableObjectNamespace& ns) { namespaces_[std::move(binding)] = &ns; }
+  void bind_kv(std::string binding, KvNamespace& ns) { kv_[std::move(binding)] = &ns; }
+  void bind_r2(std::string binding, R2Bucket& bucket) { r2_[std::move(binding)] = &bucket; }
   void set_var(std::string name, std::string value) { vars_[std::move(name)] = std::move(value); }
   void set_secret(std::string name, std::string value) { secrets_[std::move(name)] = std::move(value); }
 
  private:
   std::map<std::string, DurableObjectNamespace*, std::less<>> namespaces_;
+  std::map<std::string, KvNamespace*, std::less<>> kv_;
+  std::map<std::string, R2Bucket*, std::less<>> r2_;
   std::map<std::string, std::string, std::less<>> vars_, secrets_;
 };
 
