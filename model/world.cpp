@@ -31,6 +31,10 @@ std::vector<std::pair<std::string, std::string>> run_info(const WorldOptions& o)
   add(run_info(o.worker));
   add(run_info(o.durable_objects, "do."));
   for (const auto& [binding, options] : o.durable_objects_by_binding) add(run_info(options, "do." + binding + "."));
+  add(run_info(o.kv, "kv."));
+  for (const auto& [binding, options] : o.kv_by_binding) add(run_info(options, "kv." + binding + "."));
+  add(run_info(o.r2, "r2."));
+  for (const auto& [binding, options] : o.r2_by_binding) add(run_info(options, "r2." + binding + "."));
   return out;
 }
 
@@ -63,6 +67,24 @@ DurableObjectNamespace& World::add_durable_object(const std::string& binding, Du
   DurableObjectNamespace& ref = *ns;
   namespaces_.emplace(binding, std::move(ns));
   env().bind(binding, ref);
+  return ref;
+}
+
+KvNamespace& World::add_kv(const std::string& binding) {
+  if (kv_.count(binding) != 0) throw std::invalid_argument(fmt::format("World: KV binding '{}' already exists", binding));
+  auto found = options_.kv_by_binding.find(binding);
+  const KvOptions& o = found != options_.kv_by_binding.end() ? found->second : options_.kv;
+  KvNamespace& ref = *kv_.emplace(binding, std::make_unique<KvNamespace>(sim_, binding, o)).first->second;
+  env().bind_kv(binding, ref);
+  return ref;
+}
+
+R2Bucket& World::add_r2(const std::string& binding) {
+  if (r2_.count(binding) != 0) throw std::invalid_argument(fmt::format("World: R2 binding '{}' already exists", binding));
+  auto found = options_.r2_by_binding.find(binding);
+  const R2Options& o = found != options_.r2_by_binding.end() ? found->second : options_.r2;
+  R2Bucket& ref = *r2_.emplace(binding, std::make_unique<R2Bucket>(sim_, binding, o)).first->second;
+  env().bind_r2(binding, ref);
   return ref;
 }
 

@@ -8,7 +8,7 @@
 // object from outside without going through the Worker's fetch handler.
 //
 // Every option of the world goes into the trace's header record (net.*, containers.*, worker.*,
-// do.*, do.<BINDING>.*), so a trace alone says how the world was configured.
+// do.*, do.<BINDING>.*, kv.*, kv.<BINDING>.*, r2.*, r2.<BINDING>.*), so a trace alone says how the world was configured.
 //
 //   World w(SimOptions{.seed = 7});
 //   auto& ns = w.add_container<MyContainer>("APP", image);
@@ -27,7 +27,9 @@
 #include "model/container_runtime.h"
 #include "model/durable_object.h"
 #include "model/net.h"
+#include "model/r2.h"
 #include "model/worker.h"
+#include "model/workers_kv.h"
 #include "sim/faults.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
@@ -40,6 +42,10 @@ struct WorldOptions {
   WorkerOptions worker;
   DurableObjectOptions durable_objects;  // for every namespace without an entry below
   std::map<std::string, DurableObjectOptions> durable_objects_by_binding;
+  KvOptions kv;  // for every Workers KV namespace without an entry below
+  std::map<std::string, KvOptions> kv_by_binding;
+  R2Options r2;  // for every R2 bucket without an entry below
+  std::map<std::string, R2Options> r2_by_binding;
 };
 
 // WorkerOptions as key/value pairs for SimOptions::run_info.
@@ -80,6 +86,12 @@ class World {
     return ns;
   }
   DurableObjectNamespace& durable_object(std::string_view binding) { return env().durable_object(binding); }
+  // A Workers KV namespace bound to the Worker as `binding` (also its name), with the options for
+  // that binding. std::invalid_argument if the binding exists.
+  KvNamespace& add_kv(const std::string& binding);
+  // An R2 bucket bound to the Worker as `binding` (also its name). std::invalid_argument if the
+  // binding exists.
+  R2Bucket& add_r2(const std::string& binding);
 
   // The Worker's fetch(request, env) handler. Until set, every request is a 500 (a Worker with no
   // fetch handler throws).
@@ -111,6 +123,8 @@ class World {
   Worker worker_;
   FaultInjector faults_;
   std::map<std::string, std::unique_ptr<DurableObjectNamespace>, std::less<>> namespaces_;
+  std::map<std::string, std::unique_ptr<KvNamespace>, std::less<>> kv_;
+  std::map<std::string, std::unique_ptr<R2Bucket>, std::less<>> r2_;
   bool do_faults_registered_ = false;
 };
 

@@ -166,6 +166,92 @@ TEST(World, FaultVerbsCoverContainersObjectsAndTheNetwork) {
     EXPECT_NE(std::find(verbs.begin(), verbs.end(), want), verbs.end()) << want;
 }
 
+// A Workers KV binding through the World: a write in one location is invisible in another that
+// read the key (and cached the miss) until its cache runs out (§6, §8 item 34).
+TEST(World, KvBindingIsStaleElsewhereUntilTheCacheRunsOut_S6_S8_item34) {
+  WorldOptions o = exact_options();
+  o.kv_by_binding["CACHE"].default_cache_ttl = 60s;
+  auto sink = std::make_shared<MemorySink>();
+  World w(SimOptions{.seed = 2}, o, {sink});
+  KvNamespace& kv = w.add_kv("CACHE");
+  EXPECT_THROW(w.add_kv("CACHE"), std::invalid_argument);
+  EXPECT_EQ(&w.env().kv("CACHE"), &kv);
+  EXPECT_EQ(sink->records.front().field_text("kv.CACHE.default_cache_ttl"), format_duration(60s));
+  // The Worker runs where the client is (header x-loc): PUT /k=v writes, GET /k reads.
+  w.set_worker([](const Request& r, Env& env) {
+    const std::string loc = r.headers.get("x-loc").value_or("WNAM");
+    KvNamespace& ns = env.kv("CACHE");
+    if (r.method == "PUT") {
+      ns.put(loc, "greeting", r.body);
+      return Response(200, "stored");
+    }
+    auto v = ns.get(loc, "greeting");
+    return v ? Response(200, *v) : Response(404, "");
+  });
+  auto at = [](const char* loc, std::string method, std::string body = "") {
+    Request r = get("/greeting");
+    r.method = std::move(method);
+    r.body = std::move(body);
+    r.headers.set("x-loc", loc);
+    return r;
+  };
+  std::vector<std::pair<int64_t, int>> us_reads;  // (ms since start, status)
+  w.client("us", [&] {
+    for (int i = 0; i < 5; ++i) {
+      us_reads.emplace_back(w.sim().now().ns / 1'000'000, w.fetch(at("WNAM", "GET")).status);
+      w.sim().sleep_until(Time::zero() + Duration::seconds(20 * (i + 1)));
+    }
+  });
+  w.client("eu", [&] {
+    w.sim().sleep_for(5s);
+    EXPECT_EQ(w.fetch(at("EU", "PUT", "hello")).status, 200);
+    EXPECT_EQ(w.fetch(at("EU", "GET")).body, "hello") << "read-your-write in the writer's location";
+  });
+  w.run();
+  ASSERT_EQ(us_reads.size(), 5u);
+  // The first read (t=0) caches the miss in WNAM until about 60 s; the write at 5 s stays invisible
+  // there until the cached miss runs out.
+  EXPECT_EQ(us_reads[0].second, 404);
+  EXPECT_EQ(us_reads[1].second, 404) << "t=20s: the cached miss still answers";
+  EXPECT_EQ(us_reads[2].second, 404) << "t=40s";
+  EXPECT_EQ(us_reads[3].second, 200) << "t=60s: the cache ran out";
+  EXPECT_EQ(us_reads[4].second, 200);
+}
+
+// An R2 binding through the World: a put is visible to every later get, from anywhere, as soon
+// as it resolves (§5.1, §8 item 28).
+TEST(World, R2BindingReadsItsWritesFromAnywhere_S5_1_S8_item28) {
+  WorldOptions o = exact_options();
+  auto sink = std::make_shared<MemorySink>();
+  World w(SimOptions{.seed = 4}, o, {sink});
+  R2Bucket& bucket = w.add_r2("FILES");
+  EXPECT_THROW(w.add_r2("FILES"), std::invalid_argument);
+  EXPECT_EQ(&w.env().r2("FILES"), &bucket);
+  EXPECT_NE(sink->records.front().field("r2.get_median"), nullptr) << "the bucket options are in the header";
+  w.set_worker([](const Request& r, Env& env) {
+    R2Bucket& b = env.r2("FILES");
+    if (r.method == "PUT") return Response(b.put("report.txt", r.body) ? 200 : 412, "");
+    auto obj = b.get("report.txt");
+    return obj ? Response(200, *obj->body) : Response(404, "");
+  });
+  Response written, read_back;
+  w.client("writer", [&] {
+    Request r = get("/report.txt");
+    r.method = "PUT";
+    r.body = "quarterly";
+    written = w.fetch(r);
+  });
+  w.client("reader", [&] {
+    w.sim().sleep_for(1s);  // after the put resolved
+    read_back = w.fetch(get("/report.txt"));
+  });
+  w.run();
+  EXPECT_EQ(written.status, 200);
+  EXPECT_EQ(read_back.status, 200);
+  EXPECT_EQ(read_back.body, "quarterly");
+  EXPECT_EQ(bucket.object_count(), 1u);
+}
+
 TEST(World, SameSeedSameTrace) {
   auto once = [](uint64_t seed) {
     World w(SimOptions{.seed = seed});
