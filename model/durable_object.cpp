@@ -282,8 +282,11 @@ void ObjectHost::ensure_instance() {
 // --- gates ------------------------------------------------------------------------------------------------
 
 void ObjectHost::wait_input_gate() {
+  // Closed by a block_concurrency_while (or a construction) of another fiber, or by another
+  // fiber's transaction() open across a suspension.
   const uint32_t me = sim_.current().id();
-  while (gate_holder_ != 0 && gate_holder_ != me) gate_waiters_.wait({"input gate", &label_});
+  while ((gate_holder_ != 0 && gate_holder_ != me) || (txn_gate_holder_ != 0 && txn_gate_holder_ != me))
+    gate_waiters_.wait({"input gate", &label_});
 }
 
 void ObjectHost::close_input_gate() {
@@ -298,17 +301,29 @@ void ObjectHost::hold_gate_for_transaction(uint32_t me) {
   // the transaction's fiber holds the input gate from its first suspension inside the transaction
   // until the transaction is over (checked at each of its suspensions and at its end). Requests
   // already running when it began are held by wait_for_transaction_gate().
-  if (storage_.in_transaction()) {
-    if (txn_gate_holder_ == 0 && (gate_holder_ == 0 || gate_holder_ == me)) {
+  //
+  // Only the fiber that opened the (outermost) transaction holds it: another fiber suspending
+  // meanwhile must not inherit it, or the owner would be held by its own transaction and the
+  // object deadlock. The transaction's hold is kept apart from the block_concurrency_while hold
+  // (gate_holder_/gate_depth_): a request that was already running can open a transaction while
+  // another request's bcw has the gate closed, and then both hold it; the bcw's fiber is itself
+  // held at its next storage call until the transaction is over.
+  if (storage_.transaction_owner() == me) {
+    // Any other holder is stale: the outermost transaction is ours.
+    if (txn_gate_holder_ != me) {
       txn_gate_holder_ = me;
-      gate_holder_ = me;
-      ++gate_depth_;
+      sim_.record("do", "txn_gate_close", {{"object", label_}, {"id", me}});
     }
-  } else if (txn_gate_holder_ == me) {
-    txn_gate_holder_ = 0;
-    open_input_gate();
-    gate_waiters_.notify_all();  // fibers held by wait_for_transaction_gate, even if a bcw still holds the gate
+  } else {
+    release_transaction_gate(me);
   }
+}
+
+void ObjectHost::release_transaction_gate(uint32_t me) {
+  if (txn_gate_holder_ != me) return;
+  txn_gate_holder_ = 0;
+  sim_.record("do", "txn_gate_open", {{"object", label_}, {"id", me}});
+  gate_waiters_.notify_all();  // new requests at the input gate, and requests held by wait_for_transaction_gate
 }
 
 void ObjectHost::wait_for_transaction_gate() {
@@ -452,6 +467,10 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
     if (r.done && !r.done->ready()) r.done->set_exception(error);
     if (!r.done) alarm_doomed = true;
   }
+  // A transaction() a doomed fiber left open dies with it, now: the fiber unwinds later, and
+  // whatever runs first (a request let in below, a platform layer) must not write inside it and be
+  // rolled back with it. (A crash has already rolled everything back.)
+  if (const uint32_t owner = storage_.transaction_owner(); owner != 0 && doomed.count(owner)) storage_.abandon_transactions();
   gate_holder_ = 0;
   gate_depth_ = 0;
   txn_gate_holder_ = 0;

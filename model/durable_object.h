@@ -247,6 +247,7 @@ class ObjectHost {
   void close_input_gate();
   void open_input_gate();
   void hold_gate_for_transaction(uint32_t me);
+  void release_transaction_gate(uint32_t me);
   void wait_for_transaction_gate();
   void reset_instance(const std::string& reason, bool lose_unconfirmed_writes, const char* what);
   void request_finished(uint32_t fiber_id);
@@ -273,7 +274,11 @@ class ObjectHost {
   // Input gate: held by one fiber at a time (depth counts nesting).
   uint32_t gate_holder_ = 0;
   int gate_depth_ = 0;
-  uint32_t txn_gate_holder_ = 0;  // a fiber holding the gate for its open transaction()
+  // The fiber holding the gate for the transaction() it opened (storage_.transaction_owner()),
+  // from its first suspension inside it until the transaction is over. Apart from gate_holder_:
+  // both can be held at once (a request already running opens a transaction while another
+  // request's block_concurrency_while has the gate closed).
+  uint32_t txn_gate_holder_ = 0;
   WaitQueue gate_waiters_;
   // Output gate / durability.
   uint64_t writes_seen_ = 0;

@@ -449,8 +449,26 @@ int ObjectStorage::begin_savepoint() {
                              im.prepare_internal("ROLLBACK TO " + n)});
   }
   run_internal(im.savepoints[depth][0]);
+  if (depth == 0) txn_owner_ = sim_ && sim_->in_fiber() ? sim_->current().id() : 0;
   savepoints_.push_back(depth);
   return depth;
+}
+
+void ObjectStorage::abandon_transactions() {
+  if (savepoints_.empty()) return;
+  const int open = static_cast<int>(savepoints_.size());
+  savepoints_.clear();
+  ++txn_epoch_;  // the Transaction objects and savepoint depths still held by the dead fiber go stale
+  // A write statement still being stepped (INSERT ... RETURNING half read) would make the rollback fail.
+  for (SqlCursor* c = cursors_; c;) {
+    SqlCursor* next = c->next_cursor_;
+    if (c->stmt_ && !sqlite3_stmt_readonly(c->stmt_)) c->cancel("its transaction was abandoned by a reset");
+    c = next;
+  }
+  run_internal(impl_->savepoints[0][2]);
+  run_internal(impl_->savepoints[0][1]);
+  bump_schema_epoch();  // the rolled-back part may have changed the schema
+  if (sim_) sim_->record("storage", "transaction", {{"object", label_}, {"depth", 0}, {"open", open}, {"result", "abandoned"}});
 }
 
 void ObjectStorage::release_savepoint(int depth, uint64_t epoch) {

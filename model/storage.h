@@ -348,6 +348,15 @@ class ObjectStorage {
   // failed one) happened since the last commit/rollback.
   bool has_pending_writes() const { return dirty_; }
   bool in_transaction() const { return !savepoints_.empty(); }  // inside transaction*/(...)
+  // The fiber that opened the outermost transaction()/transaction_sync() still running; 0 if none,
+  // or if it was opened outside any fiber. The DO layer lets only this fiber hold the input gate
+  // for the transaction.
+  uint32_t transaction_owner() const { return savepoints_.empty() ? 0 : txn_owner_; }
+  // Ends every running transaction()/transaction_sync() now, rolling their changes back (not the
+  // writes made before them, which stay pending in the implicit transaction). For a reset that
+  // killed the fiber running them: its unwinding comes later and must not roll back anything
+  // written meanwhile (its later steps are no-ops, as after rollback()). No-op outside one.
+  void abandon_transactions();
   // Makes everything since the last commit durable. No-op if nothing is open, and deferred (a
   // no-op that leaves has_pending_writes() true) while a transaction()/transaction_sync() is
   // running: a commit must never split one. A SQL cursor of a write statement (INSERT ...
@@ -453,6 +462,7 @@ class ObjectStorage {
   uint64_t txn_epoch_ = 1;        // bumped by commit/rollback/abort: stale savepoints are skipped
   uint64_t schema_epoch_ = 1;     // bumped by DDL and rollbacks: cached schema facts are stale
   std::vector<int> savepoints_;   // depths of open transaction()/transaction_sync() savepoints
+  uint32_t txn_owner_ = 0;        // fiber that opened savepoints_[0] (see transaction_owner)
   StorageCounters counters_;
   std::function<void()> gate_;    // see set_operation_gate
 };

@@ -350,3 +350,233 @@ TEST(DurableObjectGaps, SameSeedSameTraceHash) {
 }
 
 }  // namespace
+
+namespace {
+
+// --- The transaction gate next to block_concurrency_while (§4.4, D8) -----------------------------
+// A request already running (A) opens a transaction() and suspends inside it while another request
+// (C) holds the input gate in block_concurrency_while. Only the fiber that opened the transaction
+// may hold the gate for it: C must not inherit it (that deadlocked the object: A held at its next
+// storage call, every new request at the input gate).
+
+struct GateMix : DurableObject {
+  static inline int64_t c_wrote_at = -1;
+  using DurableObject::DurableObject;
+  Response fetch(const Request& req) override {
+    ObjectStorage& s = ctx().storage();
+    Simulator& sim = ctx().sim();
+    const std::string p = req.path();
+    if (p == "/txn" || p == "/txn-throw") {
+      sim.sleep_for(2ms);  // already running when C closes the gate at 1 ms; wakes inside C's bcw
+      s.transaction([&](Transaction& t) {
+        t.put("a", KvValue(int64_t{1}));
+        sim.sleep_for(10ms);  // stands in for an outgoing call: suspends with the transaction open
+        t.put("a2", KvValue(int64_t{2}));
+        if (p == "/txn-throw") throw std::runtime_error("txn failed");
+      });
+      return Response(200, "txn");
+    }
+    if (p == "/bcw") {
+      ctx().block_concurrency_while([&] {
+        sim.sleep_for(4ms);
+        s.put("c", KvValue(int64_t{3}));  // inside A's open transaction: held until it is over
+        c_wrote_at = sim.now().ns;
+      });
+      return Response(200, "bcw");
+    }
+    s.put(p.substr(1), KvValue(int64_t{4}));
+    return Response(200, "put " + p.substr(1));
+  }
+};
+
+struct GateMixWorld {
+  struct Reply {
+    std::string body;
+    int64_t at = -1;
+  };
+  Simulator sim;
+  DurableObjectNamespace ns;
+  explicit GateMixWorld(uint64_t seed = 1)
+      : sim(SimOptions{.seed = seed}),
+        ns(sim, "GM", [](DurableObjectState& c) { return std::make_unique<GateMix>(c); }, options()) {
+    GateMix::c_wrote_at = -1;
+  }
+  static DurableObjectOptions options() {
+    DurableObjectOptions o;
+    o.durability_latency = 2ms;
+    return o;
+  }
+  ObjectHost& host() { return ns.host(ns.id_from_name("g")); }
+  ObjectStorage& storage() { return host().storage(); }
+  void call_at(int64_t at_ms_, std::string path, Reply* out) {
+    sim.spawn("client" + path, [this, at_ms_, path, out] {
+      sim.sleep_until(Time::zero() + Duration::millis(at_ms_));
+      Request r;
+      r.url = "https://do" + path;
+      try {
+        Response resp = ns.get_by_name("g").fetch(r);
+        out->body = std::to_string(resp.status) + " " + resp.body;
+      } catch (const DurableObjectError& e) {
+        out->body = std::string("reset: ") + e.what();
+      } catch (const std::exception& e) {
+        out->body = std::string("error: ") + e.what();
+      }
+      out->at = sim.now().ns;
+    });
+  }
+  // Runs to quiescence, but never forever: a deadlocked object keeps its round trips going (the
+  // open transaction defers every commit), so a bug shows up as a time limit, not a hang.
+  RunResult run() { return sim.run(RunLimits{.until = Time::zero() + 60s}); }  // idle eviction is at ~10 s
+  bool has(const char* key) { return storage().get(key).has_value(); }
+};
+
+TEST(DurableObjectTxnGate, ATransactionOpenedDuringAnotherRequestsBlockConcurrencyWhileDoesNotDeadlock_S4_4_D8) {
+  // 0 ms: A sleeps 2 ms. 1 ms: C closes the input gate (bcw) and sleeps 4 ms. 2 ms: A wakes (a
+  // request already running is not held by bcw), opens a transaction, writes, sleeps 10 ms with it
+  // open: from here A holds the gate for its transaction. 5 ms: C's put is held (it would write
+  // inside A's transaction). 7 ms: E arrives and waits at the input gate. 12 ms: A writes again and
+  // ends its transaction; the round trip due at 12 ms (they run every 2 ms from 2 ms, each
+  // deferred while the transaction is open) makes it durable: A replies at 12 ms. Then C writes at
+  // 12 ms, its bcw ends, E starts; C's and E's writes go in the next round trip, 12 -> 14 ms.
+  // D, at 30 ms, is served as usual (durable at 32 ms).
+  GateMixWorld w;
+  GateMixWorld::Reply a, c, e, d;
+  w.call_at(0, "/txn", &a);
+  w.call_at(1, "/bcw", &c);
+  w.call_at(7, "/e", &e);
+  w.call_at(30, "/d", &d);
+  RunResult r = w.run();
+  EXPECT_EQ(r.reason, StopReason::quiescent) << r.describe();
+  EXPECT_EQ(a.body, "200 txn");
+  EXPECT_EQ(c.body, "200 bcw");
+  EXPECT_EQ(e.body, "200 put e");
+  EXPECT_EQ(d.body, "200 put d");
+  EXPECT_EQ(GateMix::c_wrote_at, ms(12)) << "C's write waited until A's transaction was over";
+  EXPECT_EQ(a.at, ms(12));
+  EXPECT_EQ(c.at, ms(14));
+  EXPECT_EQ(e.at, ms(14));
+  EXPECT_EQ(d.at, ms(32)) << "new requests are served afterwards";
+  for (const char* k : {"a", "a2", "c", "e", "d"}) EXPECT_TRUE(w.has(k)) << k;
+  EXPECT_FALSE(w.storage().has_pending_writes());
+  EXPECT_EQ(w.host().requests_in_flight(), 0u);
+}
+
+TEST(DurableObjectTxnGate, ATransactionThatThrowsDuringAnotherRequestsBlockConcurrencyWhileReleasesTheGate_S4_4_D8) {
+  // As above, but A's transaction throws at 12 ms: its writes roll back and the error reaches A's
+  // caller at 12 ms (with the round trip due then: an error reply waits for the output gate too);
+  // C, E and D go on as before.
+  GateMixWorld w;
+  GateMixWorld::Reply a, c, e, d;
+  w.call_at(0, "/txn-throw", &a);
+  w.call_at(1, "/bcw", &c);
+  w.call_at(7, "/e", &e);
+  w.call_at(30, "/d", &d);
+  RunResult r = w.run();
+  EXPECT_EQ(r.reason, StopReason::quiescent) << r.describe();
+  EXPECT_EQ(a.body, "error: txn failed");
+  EXPECT_EQ(c.body, "200 bcw");
+  EXPECT_EQ(e.body, "200 put e");
+  EXPECT_EQ(d.body, "200 put d");
+  EXPECT_EQ(GateMix::c_wrote_at, ms(12));
+  EXPECT_EQ(a.at, ms(12));
+  EXPECT_EQ(c.at, ms(14));
+  EXPECT_EQ(e.at, ms(14));
+  EXPECT_EQ(d.at, ms(32));
+  EXPECT_FALSE(w.has("a"));
+  EXPECT_FALSE(w.has("a2"));
+  for (const char* k : {"c", "e", "d"}) EXPECT_TRUE(w.has(k)) << k;
+  EXPECT_EQ(w.host().requests_in_flight(), 0u);
+}
+
+TEST(DurableObjectTxnGate, AResetWhileTheTransactionHoldsTheGateEndsItAndTheObjectGoesOn_S4_4_D8) {
+  // The same start; at 8 ms the object resets (A asleep in its transaction, C held at its put, E
+  // at the input gate): all three fail. The dead isolate's transaction is over at once: its write
+  // is rolled back, and a write made right after the reset by a platform layer (outside any
+  // request, before the killed fibers have unwound) is not part of it and stays. D, at 20 ms, is
+  // served on a fresh instance, durable at 22 ms.
+  GateMixWorld w;
+  GateMixWorld::Reply a, c, e, d;
+  w.call_at(0, "/txn", &a);
+  w.call_at(1, "/bcw", &c);
+  w.call_at(7, "/e", &e);
+  w.call_at(20, "/d", &d);
+  bool outside_written = false;
+  w.sim.spawn("platform", [&] {
+    w.sim.sleep_until(Time::zero() + 8ms);
+    w.host().reset("isolate restarted");
+    w.storage().put("outside", KvValue(int64_t{5}));
+    outside_written = true;
+  });
+  RunResult r = w.run();
+  EXPECT_EQ(r.reason, StopReason::quiescent) << r.describe();
+  EXPECT_TRUE(outside_written);
+  EXPECT_EQ(a.body, "reset: isolate restarted");
+  EXPECT_EQ(c.body, "reset: isolate restarted");
+  EXPECT_EQ(e.body, "reset: isolate restarted");
+  EXPECT_EQ(a.at, ms(8));
+  EXPECT_EQ(c.at, ms(8));
+  EXPECT_EQ(e.at, ms(8));
+  EXPECT_EQ(d.body, "200 put d");
+  EXPECT_EQ(d.at, ms(22));
+  EXPECT_EQ(GateMix::c_wrote_at, -1) << "C was still held when the reset came";
+  EXPECT_FALSE(w.has("a")) << "the unfinished transaction's write is rolled back";
+  EXPECT_FALSE(w.has("c"));
+  EXPECT_TRUE(w.has("outside")) << "a write after the reset is not rolled back with the dead transaction";
+  EXPECT_TRUE(w.has("d"));
+  EXPECT_FALSE(w.storage().in_transaction());
+  EXPECT_FALSE(w.storage().has_pending_writes());
+  EXPECT_EQ(w.host().requests_in_flight(), 0u);
+  EXPECT_EQ(w.host().constructions(), 2u);
+}
+
+TEST(StorageTransactionOwner, AbandonRollsBackOnlyTheTransactionAndItsLaterStepsAreNoOps) {
+  // What a reset uses: the transaction's changes go, the writes before it stay pending, and the
+  // dead transaction's own end (here: a throw, whose rollback would otherwise undo "after") is a
+  // no-op. The owner is the fiber that opened the outermost transaction.
+  Simulator sim;
+  ObjectStorage s(StorageBackend::sqlite, StorageOptions{}, &sim, "t");
+  uint32_t owner_inside = 0, nested_owner = 0, fiber = 0;
+  sim.spawn("owner", [&] {
+    fiber = sim.current().id();
+    s.put("pre", KvValue(int64_t{1}));
+    EXPECT_EQ(s.transaction_owner(), 0u);
+    try {
+      s.transaction([&](Transaction& t) {
+        t.put("in", KvValue(int64_t{2}));
+        owner_inside = s.transaction_owner();
+        s.transaction_sync([&] { nested_owner = s.transaction_owner(); });
+        s.abandon_transactions();
+        EXPECT_FALSE(s.in_transaction());
+        s.put("after", KvValue(int64_t{3}));
+        throw std::runtime_error("the dead fiber unwinds");
+      });
+    } catch (const std::runtime_error&) {
+    }
+  });
+  sim.run();
+  EXPECT_EQ(owner_inside, fiber);
+  EXPECT_EQ(nested_owner, fiber) << "a nested transaction keeps the outermost owner";
+  EXPECT_EQ(s.transaction_owner(), 0u);
+  EXPECT_TRUE(s.get("pre").has_value());
+  EXPECT_FALSE(s.get("in").has_value());
+  EXPECT_TRUE(s.get("after").has_value()) << "the stale transaction's rollback must not undo it";
+  EXPECT_TRUE(s.has_pending_writes());
+  s.commit();
+  EXPECT_FALSE(s.has_pending_writes());
+}
+
+TEST(DurableObjectTxnGate, BlockConcurrencyWhileAndTransactionRunIsDeterministic) {
+  auto run = [] {
+    GateMixWorld w(3);
+    GateMixWorld::Reply a, c, e, d;
+    w.call_at(0, "/txn", &a);
+    w.call_at(1, "/bcw", &c);
+    w.call_at(7, "/e", &e);
+    w.call_at(30, "/d", &d);
+    w.run();
+    return w.sim.trace_hash();
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace
