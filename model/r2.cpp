@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "sim/hash.h"
@@ -121,6 +123,17 @@ std::string encode_cursor(bool is_prefix, std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// The least string greater than every string that starts with p, in byte order (the map's order:
+// std::string compares bytes as unsigned char): drop trailing 0xFF bytes, then increment the last
+// byte. nullopt when p is empty or all 0xFF bytes: no string is greater than all of those.
+std::optional<std::string> prefix_successor(std::string_view p) {
+  std::string s(p);
+  while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xFF) s.pop_back();
+  if (s.empty()) return std::nullopt;
+  s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
+  return s;
+}
+
 constexpr uint32_t kPerMillion = 1'000'000;
 
 }  // namespace
@@ -167,12 +180,28 @@ std::string R2Value::slice(uint64_t offset, uint64_t length) const {
     throw std::out_of_range(fmt::format("R2Value::slice: [{}, +{}) is outside a value of {} bytes", offset,
                                         length, size()));
   if (bytes_) return bytes_->substr(offset, length);
-  // Synthetic content: byte i is byte (i mod 8) of mix64(seed-derived base + i / 8).
+  // Synthetic content: byte i is byte (i mod 8) of mix64(seed-derived base + i / 8). One mix64 per
+  // 8-byte word, not per byte: a 64 MiB get would otherwise cost 64M mixes.
   std::string out(length, '\0');
+  if (length == 0) return out;
   const uint64_t base = mix64(seed_ ^ 0x5EEDC0FFEEull);
-  for (uint64_t k = 0; k < length; ++k) {
-    const uint64_t i = offset + k;
-    out[k] = static_cast<char>(mix64(base + (i >> 3)) >> (8 * (i & 7)));
+  const uint64_t last_word = (offset + length - 1) >> 3;
+  uint64_t i = offset;
+  size_t k = 0;
+  for (uint64_t w = offset >> 3; w <= last_word; ++w) {
+    const uint64_t word = mix64(base + w);
+    // (i | 7) + 1 is the next word's first byte; not computed for the last word (no overflow).
+    const uint64_t word_end = w == last_word ? offset + length : (i | 7) + 1;
+    if (word_end - i == 8) {  // a whole word: its bytes little-endian, in one store where we can
+      if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(out.data() + k, &word, 8);
+      else
+        for (int b = 0; b < 8; ++b) out[k + b] = static_cast<char>(word >> (8 * b));
+      i += 8;
+      k += 8;
+      continue;
+    }
+    for (; i < word_end; ++i, ++k) out[k] = static_cast<char>(word >> (8 * (i & 7)));
   }
   return out;
 }
@@ -219,6 +248,7 @@ std::vector<std::pair<std::string, std::string>> run_info(const R2Options& o, co
   out.emplace_back(prefix + "list_page_max_metadata_bytes", std::to_string(o.list_page_max_metadata_bytes));
   out.emplace_back(prefix + "list_short_page_ppm", std::to_string(o.list_short_page_ppm));
   out.emplace_back(prefix + "multipart_abort_after", format_duration(o.multipart_abort_after));
+  out.emplace_back(prefix + "max_materialized_body_bytes", std::to_string(o.max_materialized_body_bytes));
   return out;
 }
 
@@ -232,21 +262,44 @@ R2Bucket::R2Bucket(Simulator& sim, std::string name, R2Options options)
       rate_rng_(sim.random("r2/" + name_ + "/ratelimit")),
       list_rng_(sim.random("r2/" + name_ + "/list")) {
   if (name_.empty()) throw std::invalid_argument("R2Bucket: the bucket name must not be empty");
-  for (const R2Latency* l : {&options_.head, &options_.get, &options_.put, &options_.del, &options_.list,
-                             &options_.create_multipart, &options_.upload_part, &options_.complete_multipart,
-                             &options_.abort_multipart})
-    if (l->median < Duration::zero() || !(l->sigma >= 0.0))
-      throw std::invalid_argument(fmt::format("R2Options: latency median {} / sigma {} must be >= 0",
-                                              format_duration(l->median), l->sigma));
+  const std::string max_d = format_duration(kR2MaxDuration);
+  const std::pair<const char*, const R2Latency*> latencies[] = {
+      {"head", &options_.head},
+      {"get", &options_.get},
+      {"put", &options_.put},
+      {"del", &options_.del},
+      {"list", &options_.list},
+      {"create_multipart", &options_.create_multipart},
+      {"upload_part", &options_.upload_part},
+      {"complete_multipart", &options_.complete_multipart},
+      {"abort_multipart", &options_.abort_multipart}};
+  for (const auto& [what, l] : latencies)
+    if (l->median < Duration::zero() || l->median > kR2MaxDuration || !(l->sigma >= 0.0) ||
+        !std::isfinite(l->sigma))
+      throw std::invalid_argument(
+          fmt::format("R2Options: {} latency median {} must be in 0..{} and sigma {} finite and >= 0", what,
+                      format_duration(l->median), max_d, l->sigma));
   if (options_.rate_limit_ppm > kPerMillion || options_.list_short_page_ppm > kPerMillion)
     throw std::invalid_argument(fmt::format("R2Options: rate_limit_ppm {} and list_short_page_ppm {} must be <= {}",
                                             options_.rate_limit_ppm, options_.list_short_page_ppm, kPerMillion));
   constexpr uint64_t kMaxBps = 10'000'000'000ull;  // keeps transfer() in 64-bit arithmetic
   if (options_.get_bytes_per_s > kMaxBps || options_.put_bytes_per_s > kMaxBps)
     throw std::invalid_argument(fmt::format("R2Options: get/put_bytes_per_s must be <= {}", kMaxBps));
-  if (options_.min_write_interval < Duration::zero() || options_.complete_per_part < Duration::zero())
-    throw std::invalid_argument("R2Options: min_write_interval and complete_per_part must be >= 0");
-  if (options_.max_parts < 1) throw std::invalid_argument("R2Options: max_parts must be >= 1");
+  if (options_.min_write_interval < Duration::zero() || options_.min_write_interval > kR2MaxDuration)
+    throw std::invalid_argument(fmt::format("R2Options: min_write_interval {} must be in 0..{}",
+                                            format_duration(options_.min_write_interval), max_d));
+  // Zero or negative would expire every upload at once (10024 on its first part).
+  if (options_.multipart_abort_after <= Duration::zero() || options_.multipart_abort_after > kR2MaxDuration)
+    throw std::invalid_argument(fmt::format("R2Options: multipart_abort_after {} must be > 0 and <= {}",
+                                            format_duration(options_.multipart_abort_after), max_d));
+  if (options_.max_parts < 1)
+    throw std::invalid_argument(fmt::format("R2Options: max_parts {} must be >= 1", options_.max_parts));
+  // A complete of max_parts parts waits complete_per_part x parts: keep that within the cap.
+  const Duration max_per_part = kR2MaxDuration / options_.max_parts;
+  if (options_.complete_per_part < Duration::zero() || options_.complete_per_part > max_per_part)
+    throw std::invalid_argument(fmt::format(
+        "R2Options: complete_per_part {} must be in 0..{} (x max_parts {} must stay within {})",
+        format_duration(options_.complete_per_part), format_duration(max_per_part), options_.max_parts, max_d));
 }
 
 void R2Bucket::fail(std::string_view op, int code, const std::string& details) {
@@ -273,12 +326,17 @@ Duration R2Bucket::transfer(uint64_t bytes, uint64_t bytes_per_s) const {
   if (bytes_per_s == 0) return Duration::zero();
   constexpr uint64_t kNs = 1'000'000'000;
   const uint64_t secs = bytes / bytes_per_s, rem = bytes % bytes_per_s;
-  return Duration::nanos(static_cast<int64_t>(secs * kNs + rem * kNs / bytes_per_s));
+  // Saturate: at a few hundred bytes per second a TiB object's secs * kNs would wrap.
+  const uint64_t max_secs = static_cast<uint64_t>(kR2MaxDuration.ns) / kNs;
+  if (secs >= max_secs) return kR2MaxDuration;
+  // rem < bytes_per_s <= 1e10 (checked in the constructor), so rem * kNs fits in 64 bits.
+  return std::min(kR2MaxDuration, Duration::nanos(static_cast<int64_t>(secs * kNs + rem * kNs / bytes_per_s)));
 }
 
 void R2Bucket::wait(const R2Latency& l, Duration extra) {
   if (!sim_.in_fiber()) return;
-  sim_.sleep_for(rng_.lognormal(l.median, l.sigma) + extra);
+  const Duration draw = rng_.lognormal(l.median, l.sigma);  // Duration::max() at most
+  sim_.sleep_for(extra > Duration::max() - draw ? Duration::max() : draw + extra);
 }
 
 bool R2Bucket::condition_holds(const R2Conditional& c, const Stored* s) const {
@@ -301,7 +359,11 @@ bool R2Bucket::condition_holds(const R2Conditional& c, const Stored* s) const {
 void R2Bucket::check_write_rate(std::string_view op, const std::string& key) {
   if (options_.min_write_interval == Duration::zero()) return;
   auto it = last_write_.find(key);
-  if (it == last_write_.end() || sim_.now() - it->second >= options_.min_write_interval) return;
+  if (it == last_write_.end()) return;
+  if (sim_.now() - it->second >= options_.min_write_interval) {
+    last_write_.erase(it);  // too old to matter again
+    return;
+  }
   const uint32_t ppm = options_.rate_limit_ppm;
   const bool reject = ppm >= kPerMillion || (ppm > 0 && rate_rng_.below(kPerMillion) < ppm);
   if (reject)
@@ -330,9 +392,19 @@ R2Object R2Bucket::store(const std::string& key, std::vector<R2Value> content, u
   s.content = std::move(content);
   R2Object out = s.meta;
   objects_.insert_or_assign(key, std::move(s));
-  last_write_.insert_or_assign(key, sim_.now());
+  if (options_.min_write_interval > Duration::zero()) {
+    last_write_.insert_or_assign(key, sim_.now());
+    if (last_write_.size() >= last_write_sweep_at_) sweep_write_rate_entries();
+  }
   ++writes_;
   return out;
+}
+
+void R2Bucket::sweep_write_rate_entries() {
+  const Time now = sim_.now();
+  std::erase_if(last_write_, [&](const auto& entry) { return now - entry.second >= options_.min_write_interval; });
+  // The next sweep when the map has doubled: amortised O(1) per write.
+  last_write_sweep_at_ = std::max(kLastWriteSweepMin, 2 * last_write_.size());
 }
 
 // --- reads --------------------------------------------------------------------------------------
@@ -385,15 +457,23 @@ std::optional<R2Object> R2Bucket::get(std::string_view key, const R2GetOptions& 
     }
     out.range = std::make_pair(offset, length);
   }
+  // A harness limit, not R2's: the body is a real string, even for synthetic content.
+  if (length > options_.max_materialized_body_bytes)
+    throw std::invalid_argument(fmt::format(
+        "R2 get: key '{}' would return a body of {} bytes, more than R2Options::max_materialized_body_bytes = {} "
+        "(a cfsim harness limit, not an R2 error): get it in ranges of at most that size, or raise the option",
+        key, length, options_.max_materialized_body_bytes));
   // The bytes of [offset, offset + length) across the object's content pieces.
   std::string body;
-  body.reserve(length);
   uint64_t pos = 0;
   for (const R2Value& piece : s.content) {
     const uint64_t end = pos + piece.size();
     if (end > offset && pos < offset + length) {
       const uint64_t from = std::max(offset, pos), to = std::min(offset + length, end);
-      body += piece.slice(from - pos, to - from);
+      if (body.empty())
+        body = piece.slice(from - pos, to - from);  // the usual single piece: no second copy
+      else
+        body += piece.slice(from - pos, to - from);
     }
     pos = end;
   }
@@ -442,15 +522,24 @@ R2Objects R2Bucket::list(const R2ListOptions& o) {
   uint64_t meta_bytes = 0;
   std::string last_entry;
   bool last_is_prefix = false;
-  auto it = have_after ? objects_.upper_bound(after) : objects_.begin();
+  using Iterator = decltype(objects_)::const_iterator;
+  // `it`, or if its key starts with `p`, the first key after every key that does: those are
+  // contiguous in byte order, so a rolled-up folder costs one lower_bound, not a walk over it.
+  auto skip_past = [&](Iterator i, const std::string& p) {
+    if (i == objects_.end() || !starts_with(i->first, p)) return i;
+    const std::optional<std::string> next = prefix_successor(p);
+    return next ? objects_.lower_bound(*next) : objects_.cend();
+  };
+  Iterator it = have_after ? objects_.upper_bound(after) : objects_.begin();
   // Start at the later of the resume point and the prefix's first key.
   if (auto p = objects_.lower_bound(o.prefix); p == objects_.end())
     it = p;
   else if (it != objects_.end() && p->first > it->first)
     it = p;
-  for (; it != objects_.end() && starts_with(it->first, o.prefix); ++it) {
+  if (!skip_prefix.empty()) it = skip_past(it, skip_prefix);  // rolled up on an earlier page
+  while (it != objects_.end() && starts_with(it->first, o.prefix)) {
+    ++list_keys_visited_;
     const std::string& key = it->first;
-    if (!skip_prefix.empty() && starts_with(key, skip_prefix)) continue;
     std::optional<std::string> rolled;
     if (!delim.empty()) {
       const size_t at = key.find(delim, o.prefix.size());
@@ -470,9 +559,9 @@ R2Objects R2Bucket::list(const R2ListOptions& o) {
     ++entries;
     if (rolled) {
       out.delimited_prefixes.push_back(*rolled);
-      skip_prefix = *rolled;
       last_entry = *rolled;
       last_is_prefix = true;
+      it = skip_past(it, *rolled);  // every key under it rolls up to the same entry
     } else {
       R2Object obj = it->second.meta;
       if (!o.include_http_metadata) obj.http_metadata = {};
@@ -481,6 +570,7 @@ R2Objects R2Bucket::list(const R2ListOptions& o) {
       meta_bytes += entry_bytes;
       last_entry = key;
       last_is_prefix = false;
+      ++it;
     }
   }
   if (out.truncated) out.cursor = encode_cursor(last_is_prefix, last_entry);
@@ -540,12 +630,24 @@ void R2Bucket::del(const std::vector<std::string>& keys) {
 R2Bucket::Upload& R2Bucket::find_upload(std::string_view op, std::string_view key, std::string_view upload_id) {
   auto it = uploads_.find(upload_id);
   if (it != uploads_.end() && sim_.now() - it->second.created >= options_.multipart_abort_after) {
-    uploads_.erase(it);  // auto-aborted after 7 days [R4][R3]
+    erase_upload(it);  // auto-aborted after 7 days [R4][R3]
     it = uploads_.end();
   }
   if (it == uploads_.end() || it->second.key != key)
     fail(op, 10024, fmt::format("NoSuchUpload: the multipart upload '{}' for key '{}' does not exist", upload_id, key));
   return it->second;
+}
+
+void R2Bucket::erase_upload(std::map<std::string, Upload, std::less<>>::iterator it) {
+  uploads_by_created_.erase({it->second.created, it->first});
+  uploads_.erase(it);
+}
+
+// Uploads abandoned past multipart_abort_after: oldest first, so this stops at the first live one.
+void R2Bucket::sweep_expired_uploads() {
+  while (!uploads_by_created_.empty() &&
+         sim_.now() - uploads_by_created_.begin()->first >= options_.multipart_abort_after)
+    erase_upload(uploads_.find(uploads_by_created_.begin()->second));
 }
 
 std::string R2Bucket::create_multipart_upload(std::string_view key, const R2MultipartOptions& o) {
@@ -555,7 +657,9 @@ std::string R2Bucket::create_multipart_upload(std::string_view key, const R2Mult
   ++uploads_created_;
   const uint64_t b = hash_string(name_) ^ 0x4D55ull;
   std::string id = fmt::format("{:016x}{:016x}", mix64(b + uploads_created_), mix64(b ^ (uploads_created_ << 17)));
-  uploads_.insert_or_assign(id, Upload{std::string(key), o, sim_.now(), {}});
+  sweep_expired_uploads();
+  uploads_.insert_or_assign(id, Upload{std::string(key), o, sim_.now(), {}});  // ids are unique
+  uploads_by_created_.emplace(sim_.now(), id);
   sim_.record("r2", "mpu_create", {{"bucket", name_}, {"key", key}});
   return id;
 }
@@ -640,7 +744,7 @@ R2Object R2Bucket::complete_multipart_upload(std::string_view key, std::string_v
   const std::string k(key);
   check_write_rate(op, k);
   R2Object out = store(k, std::move(content), total, std::move(etag), std::move(http), std::move(custom));
-  uploads_.erase(std::string(upload_id));
+  erase_upload(uploads_.find(upload_id));
   sim_.record("r2", "mpu_complete", {{"bucket", name_}, {"key", key}, {"parts", n}, {"size", total}});
   return out;
 }
@@ -649,7 +753,7 @@ void R2Bucket::abort_multipart_upload(std::string_view key, std::string_view upl
   find_upload("abortMultipartUpload", key, upload_id);
   wait(options_.abort_multipart);
   auto it = uploads_.find(upload_id);
-  if (it != uploads_.end()) uploads_.erase(it);
+  if (it != uploads_.end()) erase_upload(it);
   sim_.record("r2", "mpu_abort", {{"bucket", name_}, {"key", key}});
 }
 

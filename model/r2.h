@@ -45,12 +45,16 @@
 //   prefix and delimiter come from each call's options, so pass them again with the cursor.
 // - Incomplete multipart uploads are aborted `multipart_abort_after` (7 days) after creation
 //   [R4][R3]; after that, and after complete or abort, the upload id gives 10024 NoSuchUpload.
+//   Expired uploads are dropped when looked up and swept whenever an upload is created, so an
+//   app that abandons uploads does not grow the model's memory without bound.
 //
 // Latency (r2-fuse-facts §16.2; engineering assumptions, not measurements): each call made from a
 // fiber waits one lognormal draw (median, sigma) per operation from the stream "r2/<bucket>", plus a
 // transfer time for bodies: get + size / get_bytes_per_s (40 MB/s), put and upload_part + size /
 // put_bytes_per_s (17 MB/s), complete + complete_per_part per part. Sigma 0 gives exact times.
-// A call outside any fiber (test setup) takes no time.
+// A call outside any fiber (test setup) takes no time. A transfer time longer than
+// kR2MaxDuration (365 days: a rate of a few bytes per second on a TiB object) is cut to
+// kR2MaxDuration, so that a slow-rate option cannot wrap virtual time.
 //
 // Errors are R2Error, thrown with the Workers API's message form "<op>: <details> (<code>)" [R5]:
 // key empty or > 1024 bytes: 10020 InvalidObjectName; custom metadata > 8192 bytes (sum of key and
@@ -62,26 +66,31 @@
 // (a listed part missing or with another etag, or no parts), 10024 NoSuchUpload [R4][R5]. The
 // details texts other than 10012's are cfsim's wording. Misuse that the facts do not cover (a list
 // limit outside 1..1000, a part number outside 1..10000, a malformed range, cursor or md5, more than
-// 1000 keys in one delete) is std::invalid_argument naming the value and the limit.
+// 1000 keys in one delete) is std::invalid_argument naming the value and the limit. So is an
+// R2Options value out of range, at construction (durations are capped at kR2MaxDuration).
 //
 // Values. A value is bytes, or synthetic content of a declared size (R2Value::synthetic) so that
 // GiB-sized objects and the size limits can be simulated without allocating them: its bytes are a
-// function of (seed, offset), produced only for the ranges a get asks for. A synthetic value's etag
-// is not an MD5 (hashing gigabytes would be slow) but a 128-bit hash of (seed, size), and an md5
-// option cannot be checked against it (invalid_argument). Single-put etags are the hex MD5 of the
-// body (S3 convention; UNCONFIRMED for R2 in the facts §5.3); multipart etags are the MD5 of the
-// concatenated binary part MD5s plus "-<parts>" [R4].
+// function of (seed, offset), produced only when a get returns them. A get's body is a real
+// std::string, so a get returning more than `max_materialized_body_bytes` (64 MiB) throws
+// std::invalid_argument (a cfsim harness limit, not an R2 error): read big objects with ranges.
+// A synthetic value's etag is not an MD5 (hashing gigabytes would be slow) but a 128-bit hash of
+// (seed, size), and an md5 option cannot be checked against it (invalid_argument). Single-put
+// etags are the hex MD5 of the body (S3 convention; UNCONFIRMED for R2 in the facts §5.3);
+// multipart etags are the MD5 of the concatenated binary part MD5s plus "-<parts>" [R4].
 //
-// Trace records, category "r2", one per operation when it takes effect: head/get {bucket, key,
-// found[, body]}, put {bucket, key, size, written}, delete {bucket, keys}, list {bucket, prefix,
-// entries, truncated}, mpu_create / mpu_part / mpu_complete / mpu_abort {bucket, key, ...}, and
-// error {bucket, op, code} for every R2Error thrown.
+// Trace records, category "r2", one per operation when it takes effect: head {bucket, key, found},
+// get {bucket, key, found[, body[, bytes]]} (bytes: the body's length), put {bucket, key, size,
+// written}, delete {bucket, key, keys} (key: the first key, "" if none; keys: how many), list
+// {bucket, prefix, entries, truncated}, mpu_create / mpu_part / mpu_complete / mpu_abort {bucket,
+// key, ...}, and error {bucket, op, code} for every R2Error thrown.
 
 #include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -202,6 +211,12 @@ struct R2UploadedPart {
   std::string etag;  // hex MD5 of the part
 };
 
+// The longest duration R2Options accepts (latency medians, complete_per_part x max_parts,
+// min_write_interval, multipart_abort_after) and the cap on a transfer time: 365 days, the
+// container model's cap (kMaxContainerDuration). Longer would risk pushing virtual time past its
+// int64 range (Time::max() is about 292 years).
+inline constexpr Duration kR2MaxDuration = Duration::seconds(int64_t{365} * 86400);
+
 // One operation's latency: lognormal(median, sigma).
 struct R2Latency {
   Duration median;
@@ -219,16 +234,19 @@ struct R2Options {
   R2Latency upload_part{Duration::millis(80), 0.8};
   R2Latency complete_multipart{Duration::millis(100), 0.8};
   R2Latency abort_multipart{Duration::millis(50), 0.7};
-  Duration complete_per_part = Duration::micros(50);
+  Duration complete_per_part = Duration::micros(50);  // complete_per_part x max_parts <= 365 days
   uint64_t get_bytes_per_s = 40'000'000;  // per stream; 0 = transfer takes no time
   uint64_t put_bytes_per_s = 17'000'000;
-  // Write rate [R2][R5]: zero switches the check off.
+  // Write rate [R2][R5]: zero switches the check off; at most 365 days.
   Duration min_write_interval = Duration::seconds(1);
   uint32_t rate_limit_ppm = 1'000'000;  // chance (per million) that a too-fast write gets 429
   // Short list pages (see the header comment).
   uint64_t list_page_max_metadata_bytes = 1024 * 1024;
   uint32_t list_short_page_ppm = 0;
-  Duration multipart_abort_after = Duration::seconds(7 * 24 * 3600);  // [R4][R3]
+  Duration multipart_abort_after = Duration::seconds(7 * 24 * 3600);  // [R4][R3]; > 0, <= 365 days
+  // cfsim harness limit, not R2's: the most body bytes one get may return (a get's body is a real
+  // std::string, even for synthetic content). Larger: std::invalid_argument asking for a range.
+  uint64_t max_materialized_body_bytes = 64 * 1024 * 1024;
   // Limits [R2][R4].
   size_t max_key_bytes = 1024;
   size_t max_custom_metadata_bytes = 8192;
@@ -271,6 +289,9 @@ class R2Bucket {
   // For tests and tools.
   size_t object_count() const { return objects_.size(); }
   uint64_t writes() const { return writes_; }
+  size_t open_uploads() const { return uploads_.size(); }  // incl. expired ones not yet swept
+  size_t write_rate_entries() const { return last_write_.size(); }  // keys the write-rate check tracks
+  uint64_t list_keys_visited() const { return list_keys_visited_; }  // keys list() has looked at
 
  private:
   struct Stored {
@@ -301,14 +322,23 @@ class R2Bucket {
                  R2HttpMetadata http, std::map<std::string, std::string> custom);
   std::string next_version();
   Upload& find_upload(std::string_view op, std::string_view key, std::string_view upload_id);
+  void erase_upload(std::map<std::string, Upload, std::less<>>::iterator it);
+  void sweep_expired_uploads();
+  void sweep_write_rate_entries();
 
   Simulator& sim_;
   std::string name_;
   R2Options options_;
   Random rng_, rate_rng_, list_rng_;
   std::map<std::string, Stored, std::less<>> objects_;
+  // Last accepted write per key; entries older than min_write_interval are dropped when touched
+  // and swept once the map doubles in size since the last sweep.
   std::map<std::string, Time, std::less<>> last_write_;
+  static constexpr size_t kLastWriteSweepMin = 1024;
+  size_t last_write_sweep_at_ = kLastWriteSweepMin;
   std::map<std::string, Upload, std::less<>> uploads_;  // by upload id
+  std::set<std::pair<Time, std::string>> uploads_by_created_;  // (created, id) of uploads_
+  uint64_t list_keys_visited_ = 0;
   uint64_t writes_ = 0;
   uint64_t versions_ = 0;
   uint64_t uploads_created_ = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -705,4 +706,288 @@ TEST(R2Bucket, EnvBindingAndDeleteOfManyKeys) {
   b.del(std::vector<std::string>{"k1", "k3", "never-existed"});
   EXPECT_EQ(keys_of(b.list()), (std::vector<std::string>{"k0", "k2", "k4"}));
   EXPECT_THROW(b.del(std::vector<std::string>(1001, "k")), std::invalid_argument);
+}
+
+// --- review fixes: harness limits, option ranges, list skipping, bounded bookkeeping ----------------
+
+namespace {
+
+// The message of the std::invalid_argument `fn` throws, or "(no invalid_argument)".
+std::string invalid_argument_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no invalid_argument)";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A 4.995 TiB object of 1024 synthetic parts of 4.995 GiB (part n has seed n): §5.2's largest object.
+void put_largest_object(R2Bucket& b, const std::string& key) {
+  const std::string id = b.create_multipart_upload(key);
+  std::vector<R2UploadedPart> parts;
+  for (int n = 1; n <= 1024; ++n)
+    parts.push_back(b.upload_part(key, id, n, R2Value::synthetic(b.options().max_put_bytes, n)));
+  b.complete_multipart_upload(key, id, parts);
+}
+
+}  // namespace
+
+TEST(R2Get, UnrangedGetOfA4995TiBObjectIsAHarnessLimitNotBadAlloc_S5_2_R2) {
+  Simulator sim;
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  put_largest_object(b, "huge");
+  const uint64_t size = b.head("huge")->size;
+  ASSERT_EQ(size, b.options().max_object_bytes);
+  // Before the limit this reserved 4.995 TiB and threw std::bad_alloc (or filled 4 GiB for a 4 GiB one).
+  const std::string msg = invalid_argument_of([&] { b.get("huge"); });
+  EXPECT_TRUE(contains(msg, std::to_string(size))) << msg;
+  EXPECT_TRUE(contains(msg, "max_materialized_body_bytes = 67108864")) << msg;
+  EXPECT_TRUE(contains(msg, "not an R2 error")) << msg;
+  EXPECT_TRUE(contains(msg, "range")) << msg;
+  // Ranges still work, and return the synthetic content: the last MiB lies in part 1024.
+  const uint64_t part = b.options().max_put_bytes;
+  auto tail = b.get("huge", {.range = R2Range{.suffix = kMiB}});
+  ASSERT_TRUE(tail && tail->body);
+  EXPECT_EQ(tail->range, std::make_pair(size - kMiB, kMiB));
+  EXPECT_EQ(*tail->body, R2Value::synthetic(part, 1024).slice(part - kMiB, kMiB));
+  // A range straddling parts 1 and 2.
+  auto mid = b.get("huge", {.range = R2Range{.offset = part - 3, .length = 6}});
+  EXPECT_EQ(*mid->body, R2Value::synthetic(part, 1).slice(part - 3, 3) + R2Value::synthetic(part, 2).slice(0, 3));
+  // A range longer than the limit is refused the same way.
+  EXPECT_TRUE(contains(invalid_argument_of([&] { b.get("huge", {.range = R2Range{.length = 64 * kMiB + 1}}); }),
+                       "67108865 bytes"));
+}
+
+TEST(R2Get, MaxMaterializedBodyBytesIsAnOptionCheckedOnTheReturnedLength) {
+  Simulator sim;
+  auto sink = std::make_shared<MemorySink>();
+  sim.trace().add_sink(sink);
+  R2Options o = R2Options::no_latency();
+  o.max_materialized_body_bytes = kMiB;
+  R2Bucket b(sim, "B", o);
+  b.put("at", R2Value::synthetic(kMiB, 1));
+  b.put("over", R2Value::synthetic(kMiB + 1, 2));
+  EXPECT_EQ(b.get("at")->body->size(), kMiB) << "exactly the limit is fine";
+  const std::string msg = invalid_argument_of([&] { b.get("over"); });
+  EXPECT_TRUE(contains(msg, "1048577 bytes")) << msg;
+  EXPECT_TRUE(contains(msg, "= 1048576")) << msg;
+  EXPECT_EQ(b.get("over", {.range = R2Range{.offset = 1}})->body->size(), kMiB) << "the returned length counts";
+  // A failed precondition returns no body, so no limit applies.
+  EXPECT_FALSE(b.get("over", {.only_if = R2Conditional{.etag_matches = "x"}})->has_body());
+  // The refused get is a usage error, not an R2 operation: no trace record, no error record.
+  size_t errors = 0;
+  for (const auto& r : sink->records) errors += r.category == "r2" && r.name == "error";
+  EXPECT_EQ(errors, 0u);
+}
+
+TEST(R2Value, SyntheticSliceIsTheDocumentedBytesAtAnyOffset) {
+  // The content's definition (r2.h): byte i is byte (i mod 8) of mix64(mix64(seed ^ 0x5EEDC0FFEE) + i / 8),
+  // computed here one byte at a time; slice() now mixes once per 8-byte word.
+  auto reference = [](uint64_t seed, uint64_t offset, uint64_t length) {
+    std::string out;
+    const uint64_t base = mix64(seed ^ 0x5EEDC0FFEEull);
+    for (uint64_t i = offset; i < offset + length; ++i)
+      out.push_back(static_cast<char>(mix64(base + (i >> 3)) >> (8 * (i & 7))));
+    return out;
+  };
+  const R2Value v = R2Value::synthetic(1000, 42);
+  for (uint64_t offset : {0, 1, 7, 8, 9, 15, 16, 500, 999})
+    for (uint64_t length : {0, 1, 2, 7, 8, 9, 16, 17, 64}) {
+      if (offset + length <= v.size()) {
+        EXPECT_EQ(v.slice(offset, length), reference(42, offset, length)) << offset << "+" << length;
+      }
+    }
+  EXPECT_EQ(v.slice(0, 1000), reference(42, 0, 1000));
+  // The very end of the largest possible value: no overflow in the word arithmetic.
+  const R2Value max = R2Value::synthetic(UINT64_MAX, 7);
+  EXPECT_EQ(max.slice(UINT64_MAX - 11, 11), reference(7, UINT64_MAX - 11, 11));
+  EXPECT_EQ(max.slice(UINT64_MAX, 0), "");
+  EXPECT_THROW(v.slice(999, 2), std::out_of_range);
+}
+
+TEST(R2Options, OutOfRangeValuesAreRejectedNamingValueAndLimit) {
+  Simulator sim;
+  const std::string cap = format_duration(kR2MaxDuration);
+  auto rejects = [&](const std::function<void(R2Options&)>& change, const std::string& value) {
+    R2Options o;
+    change(o);
+    const std::string msg = invalid_argument_of([&] { R2Bucket b(sim, "B", o); });
+    EXPECT_TRUE(contains(msg, value) && contains(msg, cap)) << "value " << value << ": " << msg;
+  };
+  // A negative (or zero) abort-after expired every upload at once: 10024 on its first part.
+  rejects([](R2Options& o) { o.multipart_abort_after = -1s; }, "-1");
+  rejects([](R2Options& o) { o.multipart_abort_after = Duration::zero(); }, "multipart_abort_after 0");
+  rejects([](R2Options& o) { o.multipart_abort_after = kR2MaxDuration + 1s; }, "multipart_abort_after");
+  // 1 day x 10,000 parts would put a complete 27 years out; 365 days x 10,000 overflowed virtual time.
+  rejects([](R2Options& o) { o.complete_per_part = 24h; }, format_duration(24h));
+  rejects([](R2Options& o) { o.complete_per_part = kR2MaxDuration; }, "complete_per_part");
+  rejects([](R2Options& o) { o.min_write_interval = kR2MaxDuration + 1s; }, "min_write_interval");
+  rejects([](R2Options& o) { o.get.median = kR2MaxDuration + 1s; }, "get latency median");
+  rejects([](R2Options& o) { o.list.sigma = std::numeric_limits<double>::infinity(); }, "list latency");
+  // At the limits: accepted.
+  R2Options ok;
+  ok.multipart_abort_after = kR2MaxDuration;
+  ok.min_write_interval = kR2MaxDuration;
+  ok.complete_per_part = kR2MaxDuration / ok.max_parts;
+  EXPECT_NO_THROW(R2Bucket(sim, "B", ok));
+  ok.max_parts = 1;
+  ok.complete_per_part = kR2MaxDuration;
+  EXPECT_NO_THROW(R2Bucket(sim, "B", ok));
+}
+
+TEST(R2Latency, TransferTimeSaturatesInsteadOfWrapping) {
+  Simulator sim;
+  R2Options o = exact_latency();
+  o.put_bytes_per_s = 500;  // 4.995 TiB at 500 B/s: 1.1e19 ns, past int64
+  o.max_put_bytes = o.max_object_bytes;
+  R2Bucket b(sim, "B", o);
+  std::vector<int64_t> ns;
+  sim.spawn("client", [&] {
+    Time t0 = sim.now();
+    b.put("small", std::string(1000, 'x'));  // 80 ms + 1000 B / 500 B/s
+    ns.push_back((sim.now() - t0).ns);
+    t0 = sim.now();
+    b.put("big", R2Value::synthetic(o.max_object_bytes, 1));  // 80 ms + the cap
+    ns.push_back((sim.now() - t0).ns);
+  });
+  const RunResult r = sim.run();
+  EXPECT_TRUE(r.failed.empty()) << "before the fix: sleep_for of a negative (wrapped) duration";
+  EXPECT_EQ(ns, (std::vector<int64_t>{Duration(2080ms).ns, (Duration(80ms) + kR2MaxDuration).ns}));
+  ASSERT_TRUE(b.head("big").has_value());
+}
+
+namespace {
+
+// What a delimited list over `keys` returns, in order, entry by entry (objects and prefixes): the
+// definition, one key at a time.
+std::vector<std::string> reference_list(const std::vector<std::string>& keys, const std::string& prefix,
+                                        const std::string& delim, const std::string& start_after) {
+  std::vector<std::string> out;
+  std::set<std::string> sorted(keys.begin(), keys.end());
+  for (const std::string& k : sorted) {
+    if (k.compare(0, prefix.size(), prefix) != 0 || k <= start_after) continue;
+    const size_t at = k.find(delim, prefix.size());
+    const std::string entry = at == std::string::npos ? k : k.substr(0, at + delim.size());
+    if (out.empty() || out.back() != entry) out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(R2List, DelimitedFoldersAreSkippedByJumpingPastThemIncluding0xFFKeys_S5_4_R3) {
+  Simulator sim;
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  const std::string ff = "\xFF";
+  const std::vector<std::string> keys = {
+      "a/1", "a/2", "a/b/3", "a/b/c/4", "a" + ff + "/x", "a" + ff + "/y", "a" + ff + ff + "/z", "a" + ff + ff,
+      "a" + ff + "0", "a0", "b", "b//c", "b//d/e", ff + "/q", ff + ff + "/r", ff + ff + "/s/t", ff + ff,
+      ff + ff + ff, ff + ff + ff + "/u", "z" + ff + ff + "/v", "z" + ff + ff + "/w", "z" + ff + ff + "0"};
+  for (const auto& k : keys) b.put(k, "v");
+  struct Case {
+    std::string prefix, delim, start_after;
+  };
+  const std::vector<Case> cases = {{"", "/", ""},      {"a", "/", ""},  {"a/", "/", ""},   {"", ff, ""},
+                                   {"a", ff, ""},      {ff, ff, ""},    {"", "//", ""},    {"b", "/", ""},
+                                   {"z", "/", ""},     {"", "/", "a/b/3"}, {"", ff, "a" + ff}, {ff + ff, "/", ""}};
+  for (const Case& c : cases) {
+    const auto want = reference_list(keys, c.prefix, c.delim, c.start_after);
+    for (int limit : {1, 2, 3, 1000}) {
+      std::vector<std::string> got;
+      std::string cursor;
+      for (int guard = 0; guard < 100; ++guard) {
+        R2ListOptions lo{.limit = limit, .prefix = c.prefix, .cursor = cursor, .delimiter = c.delim};
+        if (!c.start_after.empty()) lo.start_after = c.start_after;
+        auto page = b.list(lo);
+        std::vector<std::string> entries = keys_of(page);
+        entries.insert(entries.end(), page.delimited_prefixes.begin(), page.delimited_prefixes.end());
+        std::sort(entries.begin(), entries.end());
+        EXPECT_LE(entries.size(), static_cast<size_t>(limit));
+        got.insert(got.end(), entries.begin(), entries.end());
+        if (!page.truncated) break;
+        cursor = page.cursor;
+      }
+      EXPECT_EQ(got, want) << "prefix '" << c.prefix << "' delimiter '" << c.delim << "' limit " << limit;
+    }
+  }
+}
+
+TEST(R2List, ARolledUpFolderCostsOneStepNotOnePerKey_S9) {
+  Simulator sim;
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  for (int i = 0; i < 3000; ++i) b.put(fmt::format("big/{:05}", i), "v");
+  b.put("c", "v");
+  b.put("d/1", "v");
+  // Two one-entry pages: "big/" (then the p: cursor resumes past its 3000 keys), then "c".
+  auto p1 = b.list({.limit = 1, .delimiter = "/"});
+  EXPECT_EQ(p1.delimited_prefixes, std::vector<std::string>{"big/"});
+  auto p2 = b.list({.limit = 1, .cursor = p1.cursor, .delimiter = "/"});
+  EXPECT_EQ(keys_of(p2), std::vector<std::string>{"c"});
+  auto p3 = b.list({.limit = 1000, .cursor = p2.cursor, .delimiter = "/"});
+  EXPECT_EQ(p3.delimited_prefixes, std::vector<std::string>{"d/"});
+  EXPECT_FALSE(p3.truncated);
+  // Each page looks at its entries' first keys plus the one that ends it: 2 + 2 + 1. Walking the
+  // folder (before the fix) visited all 3000 keys under big/.
+  EXPECT_EQ(b.list_keys_visited(), 5u);
+}
+
+TEST(R2Bucket, WriteRateBookkeepingForgetsKeysOlderThanTheInterval_Item29) {
+  Simulator sim;
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  for (int i = 0; i < 3000; ++i) b.put(fmt::format("old{:04}", i), "v");
+  EXPECT_EQ(b.write_rate_entries(), 3000u) << "all written within the last second";
+  advance_to(sim, 2s);
+  for (int i = 0; i < 1100; ++i) b.put(fmt::format("new{:04}", i), "v");
+  EXPECT_EQ(b.write_rate_entries(), 1100u) << "the 3000 keys last written 2 s ago no longer matter";
+  // The check itself is unchanged: a fresh key is still limited, an old one is not.
+  int code = 0;
+  error_of([&] { b.put("new0000", "again"); }, &code);
+  EXPECT_EQ(code, 10058);
+  EXPECT_EQ(error_of([&] { b.put("old0000", "again"); }), "(no error)");
+  // With the check off, nothing is tracked.
+  R2Options off = R2Options::no_latency();
+  off.min_write_interval = Duration::zero();
+  R2Bucket b2(sim, "B2", off);
+  b2.put("k", "v");
+  b2.put("k", "w");
+  EXPECT_EQ(b2.write_rate_entries(), 0u);
+}
+
+TEST(R2Multipart, AbandonedUploadsAreSweptWhenAnUploadIsCreated_S5_3_R4) {
+  Simulator sim;
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) {
+    ids.push_back(b.create_multipart_upload(fmt::format("k{}", i)));
+    b.upload_part(fmt::format("k{}", i), ids.back(), 1, "part");
+  }
+  b.abort_multipart_upload("k0", ids[0]);
+  EXPECT_EQ(b.open_uploads(), 99u);
+  const Duration week = Duration::seconds(7 * 24 * 3600);
+  advance_to(sim, week - Duration::nanos(1));
+  const std::string late = b.create_multipart_upload("late");
+  EXPECT_EQ(b.open_uploads(), 100u) << "none has expired yet";
+  advance_to(sim, week);
+  b.create_multipart_upload("now");
+  EXPECT_EQ(b.open_uploads(), 2u) << "the 99 abandoned at t=0 are gone; 'late' and 'now' remain";
+  int code = 0;
+  error_of([&] { b.upload_part("k1", ids[1], 2, "x"); }, &code);
+  EXPECT_EQ(code, 10024);
+  EXPECT_NO_THROW(b.upload_part("late", late, 1, "x"));
+}
+
+TEST(R2Trace, DeleteRecordsTheFirstKeyAndTheCount) {
+  Simulator sim;
+  auto sink = std::make_shared<MemorySink>();
+  sim.trace().add_sink(sink);
+  R2Bucket b(sim, "B", R2Options::no_latency());
+  b.del(std::vector<std::string>{"x", "y", "z"});
+  ASSERT_FALSE(sink->records.empty());
+  const Record& r = sink->records.back();
+  EXPECT_EQ(r.name, "delete");
+  EXPECT_EQ(r.field_text("key"), "x");
+  EXPECT_EQ(r.field_text("keys"), "3");
 }
