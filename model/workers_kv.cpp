@@ -3,12 +3,27 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 
 namespace cfsim {
 
 namespace {
 
 constexpr int64_t kNsPerSecond = 1'000'000'000;
+// A cacheTtl above this is taken as this: the platform accepts large values, and a century is
+// "for the whole run" here while keeping fill time + TTL far from overflow.
+constexpr int64_t kMaxCacheTtlS = int64_t{100} * 365 * 24 * 3600;
+// Bound of every Duration option, so sums such as now - list_lag - list_tombstone_retention and
+// time + option cannot overflow.
+constexpr Duration kMaxOptionDuration = Duration::seconds(int64_t{365} * 24 * 3600);
+// Bound of epoch_at_start_s (9999-12-31T23:59:59Z), so epoch <-> virtual time cannot overflow.
+constexpr int64_t kMaxEpochAtStartS = 253'402'300'799;
+// The cache sweep runs no more often than once per this many new cached copies.
+constexpr size_t kMinCacheSweep = 1024;
+
+// t + d for d >= 0, saturating at Time::max() instead of overflowing.
+int64_t saturating_add(int64_t t_ns, int64_t d_ns) { return d_ns > INT64_MAX - t_ns ? INT64_MAX : t_ns + d_ns; }
 
 std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -62,9 +77,24 @@ KvNamespace::KvNamespace(Simulator& sim, std::string name, KvOptions options)
     throw std::invalid_argument(fmt::format("KvOptions: default_cache_ttl {} is below min_cache_ttl {}",
                                             format_duration(options_.default_cache_ttl),
                                             format_duration(options_.min_cache_ttl)));
-  if (options_.list_lag < Duration::zero() || options_.list_tombstone_retention < Duration::zero() ||
-      options_.min_write_interval < Duration::zero())
-    throw std::invalid_argument("KvOptions: list_lag, list_tombstone_retention and min_write_interval must be >= 0");
+  const std::pair<const char*, Duration> durations[] = {
+      {"default_cache_ttl", options_.default_cache_ttl},
+      {"min_cache_ttl", options_.min_cache_ttl},
+      {"list_lag", options_.list_lag},
+      {"list_tombstone_retention", options_.list_tombstone_retention},
+      {"min_write_interval", options_.min_write_interval},
+      {"read_hit_latency_median", options_.read_hit_latency_median},
+      {"central_latency_median", options_.central_latency_median}};
+  for (const auto& [what, d] : durations)
+    if (d < Duration::zero() || d > kMaxOptionDuration)
+      throw std::invalid_argument(fmt::format("KvOptions: {} {} is outside 0s..{} (365 days)", what,
+                                              format_duration(d), format_duration(kMaxOptionDuration)));
+  if (options_.epoch_at_start_s < 0 || options_.epoch_at_start_s > kMaxEpochAtStartS)
+    throw std::invalid_argument(fmt::format("KvOptions: epoch_at_start_s {} is outside 0..{} (9999-12-31T23:59:59Z)",
+                                            options_.epoch_at_start_s, kMaxEpochAtStartS));
+  if (!(options_.latency_sigma >= 0) || options_.latency_sigma == std::numeric_limits<double>::infinity())
+    throw std::invalid_argument(
+        fmt::format("KvOptions: latency_sigma {} must be finite and >= 0", options_.latency_sigma));
   if (options_.max_list_limit < 1) throw std::invalid_argument("KvOptions: max_list_limit must be >= 1");
 }
 
@@ -103,24 +133,73 @@ std::string KvNamespace::checked_location(std::string_view location) {
 Duration KvNamespace::cache_ttl(const KvGetOptions& o) {
   if (!o.cache_ttl_s) return options_.default_cache_ttl;
   const int64_t s = *o.cache_ttl_s;
-  // Cap absurd values at ~100 years so the deadline cannot overflow.
-  const int64_t capped = std::min<int64_t>(s, int64_t{100} * 365 * 24 * 3600);
-  if (Duration::seconds(capped) < options_.min_cache_ttl)
-    fail("GET", 400,
-         fmt::format("Invalid cache_ttl of {}. Cache TTL must be at least {}.", s,
-                     (options_.min_cache_ttl.ns + kNsPerSecond - 1) / kNsPerSecond));
-  return Duration::seconds(capped);
+  // Compare in whole seconds: converting first would overflow for |s| above ~292 years.
+  const int64_t min_s = (options_.min_cache_ttl.ns + kNsPerSecond - 1) / kNsPerSecond;  // >= 0, ceiling
+  if (s < min_s)
+    fail("GET", 400, fmt::format("Invalid cache_ttl of {}. Cache TTL must be at least {}.", s, min_s));
+  return Duration::seconds(std::min(s, kMaxCacheTtlS));
 }
 
 // --- the stores ---------------------------------------------------------------------------------
 
+const KvNamespace::Version* KvNamespace::version_at(const KeyState& ks, int64_t t_ns) {
+  auto after = std::partition_point(ks.versions.begin(), ks.versions.end(),
+                                    [t_ns](const Version& v) { return v.at.ns <= t_ns; });
+  return after == ks.versions.begin() ? nullptr : &*std::prev(after);
+}
+
 KvNamespace::EntryPtr KvNamespace::central_at(std::string_view key, int64_t t_ns) const {
   auto it = central_.find(key);
   if (it == central_.end()) return nullptr;
-  const auto& versions = it->second.versions;
-  for (auto v = versions.rbegin(); v != versions.rend(); ++v)
-    if (v->at.ns <= t_ns) return v->entry;
-  return nullptr;
+  const Version* v = version_at(it->second, t_ns);
+  return v ? v->entry : nullptr;
+}
+
+namespace {
+// The instant from which a version reads as missing: its arrival for a delete, its expiry for a
+// put (INT64_MAX for a put that never expires).
+template <typename V>
+int64_t dead_from(const V& v) {
+  return v.entry ? std::max(v.at.ns, v.entry->expires_at.ns) : v.at.ns;
+}
+}  // namespace
+
+// A key can be forgotten once nothing can tell it from a key never written: every later list
+// snapshot (now - list_lag) finds its last version dead for at least list_tombstone_retention, so
+// skips it without a slot, every read finds it missing, and the write rate no longer counts its
+// last write. Earlier versions do not matter: no later snapshot or read sees them.
+std::optional<int64_t> KvNamespace::forget_at(const KeyState& ks) const {
+  if (ks.versions.empty()) return std::nullopt;
+  const Version& last = ks.versions.back();
+  const int64_t dead = dead_from(last);
+  if (dead == INT64_MAX) return std::nullopt;  // live for good
+  const int64_t listed_until =
+      saturating_add(dead, options_.list_lag.ns + options_.list_tombstone_retention.ns);
+  const int64_t rate_limited_until = saturating_add(last.at.ns, options_.min_write_interval.ns);
+  return std::max(listed_until, rate_limited_until);
+}
+
+void KvNamespace::schedule_forget(const std::string& key, KeyState& ks) {
+  const std::optional<int64_t> when = forget_at(ks);
+  if (when == ks.forget_at_ns) return;
+  if (ks.forget_at_ns) forget_queue_.erase({*ks.forget_at_ns, key});
+  if (when) forget_queue_.emplace(*when, key);
+  ks.forget_at_ns = when;
+}
+
+void KvNamespace::forget_dead_keys(Time now) {
+  while (!forget_queue_.empty() && forget_queue_.begin()->first <= now.ns) {
+    auto node = forget_queue_.extract(forget_queue_.begin());
+    auto it = central_.find(node.value().second);
+    if (it == central_.end()) continue;
+    it->second.forget_at_ns.reset();
+    // Due means forgettable, except where forget_at saturated at the end of time: check exactly.
+    // (No overflow: now >= 0 and the options are at most 365 days.)
+    const Version& last = it->second.versions.back();
+    if (now.ns - options_.list_lag.ns - options_.list_tombstone_retention.ns >= dead_from(last) &&
+        now.ns - options_.min_write_interval.ns >= last.at.ns)
+      central_.erase(it);
+  }
 }
 
 std::optional<std::string> KvNamespace::central_value(std::string_view key) const {
@@ -132,21 +211,36 @@ std::optional<std::string> KvNamespace::central_value(std::string_view key) cons
 KvNamespace::EntryPtr KvNamespace::read_through(const std::string& location, const std::string& key, Duration ttl,
                                                 bool& hit) {
   const Time now = sim_.now();
+  if (cache_entries_ >= cache_sweep_at_) sweep_caches(now);
   auto& cache = caches_[location];
-  auto it = cache.find(key);
+  auto [it, inserted] = cache.try_emplace(key);
   EntryPtr e;
-  if (it != cache.end() && now < it->second.cached_until) {
+  if (!inserted && now < it->second.cached_until) {
     hit = true;
     e = it->second.entry;
   } else {
     // A miss reads the central store and caches what it found, absence included [K2][K3].
     hit = false;
     e = central_at(key, now.ns);
-    cache[key] = CacheEntry{e, now + ttl};
+    it->second = CacheEntry{e, Time::from_ns(saturating_add(now.ns, ttl.ns))};
+    if (inserted) ++cache_entries_;
   }
   // Expiration beats cacheTtl [K4]: an expired value reads as missing wherever it is held.
   if (e && !e->live_at(now.ns)) return nullptr;
   return e;
+}
+
+// A copy past its cached_until answers no read (the next read refills it), so dropping it changes
+// nothing. Runs when the number of copies has doubled since the last sweep: amortized O(1) per fill.
+void KvNamespace::sweep_caches(Time now) {
+  cache_entries_ = 0;
+  for (auto loc = caches_.begin(); loc != caches_.end();) {
+    auto& cache = loc->second;
+    for (auto e = cache.begin(); e != cache.end();) e = now < e->second.cached_until ? std::next(e) : cache.erase(e);
+    cache_entries_ += cache.size();
+    loc = cache.empty() ? caches_.erase(loc) : std::next(loc);
+  }
+  cache_sweep_at_ = std::max(kMinCacheSweep, 2 * cache_entries_);
 }
 
 void KvNamespace::wait(Duration median) {
@@ -256,6 +350,7 @@ void KvNamespace::del(std::string_view location, std::string_view key) {
 void KvNamespace::write(std::string_view op, std::string_view location, std::string_view key, EntryPtr entry) {
   wait(options_.central_latency_median);  // the write travels to the central store, then lands
   const Time now = sim_.now();
+  forget_dead_keys(now);  // first, so a key due now is forgotten, not rate-limited
   auto [it, inserted] = central_.try_emplace(std::string(key));
   KeyState& ks = it->second;
   // [K1]: one write per second per key; the rejected write changes nothing.
@@ -265,18 +360,26 @@ void KvNamespace::write(std::string_view op, std::string_view location, std::str
   ks.last_write = now;
   ++writes_;
   // Keep what a list snapshot (now - list_lag, tombstones retained before it) may still need:
-  // the last version at or before the cutoff, and everything after it.
+  // the last version at or before the cutoff, and everything after it. Versions are sorted by
+  // arrival, so a binary search finds it; the older ones go in batches of at least half the vector,
+  // so a hot key's writes cost amortized O(log n), not a scan or a shift of every version.
+  // (No overflow: now >= 0 and both options are at most 365 days.)
   const int64_t cutoff = now.ns - options_.list_lag.ns - options_.list_tombstone_retention.ns;
-  size_t keep_from = 0;
-  for (size_t i = 0; i < ks.versions.size(); ++i)
-    if (ks.versions[i].at.ns <= cutoff) keep_from = i;
-  if (keep_from > 0) ks.versions.erase(ks.versions.begin(), ks.versions.begin() + static_cast<ptrdiff_t>(keep_from));
+  auto after = std::partition_point(ks.versions.begin(), ks.versions.end(),
+                                    [cutoff](const Version& v) { return v.at.ns <= cutoff; });
+  const size_t keep_from = after == ks.versions.begin() ? 0 : static_cast<size_t>(after - ks.versions.begin()) - 1;
+  if (keep_from > 0 && 2 * keep_from >= ks.versions.size())
+    ks.versions.erase(ks.versions.begin(), ks.versions.begin() + static_cast<ptrdiff_t>(keep_from));
+  schedule_forget(it->first, ks);
   // Read-your-write in the writer's location [K2]: its cached copy is dropped.
   if (options_.write_visible_locally) {
     auto c = caches_.find(location);
     if (c != caches_.end()) {
       auto e = c->second.find(key);
-      if (e != c->second.end()) c->second.erase(e);
+      if (e != c->second.end()) {
+        c->second.erase(e);
+        --cache_entries_;
+      }
     }
   }
   sim_.record("kv", op == "PUT" ? "put" : "delete", {{"ns", name_}, {"loc", location}, {"key", key}});
@@ -294,6 +397,7 @@ KvListResult KvNamespace::list(const KvListOptions& o) {
     fail("GET", 414,
          fmt::format("UTF-8 encoded length of {} exceeds key length limit of {}.", o.prefix.size(),
                      options_.max_key_bytes));
+  forget_dead_keys(sim_.now());  // dead keys would cost the walk below without taking a slot
   auto it = central_.lower_bound(o.prefix);
   if (!o.cursor.empty()) {
     std::optional<std::string> after;
@@ -309,16 +413,11 @@ KvListResult KvNamespace::list(const KvListOptions& o) {
   std::string last;
   for (; it != central_.end() && it->first.starts_with(o.prefix); ++it) {
     // The key as the lagging snapshot sees it: live, a recent tombstone, or nothing.
-    const auto& versions = it->second.versions;
-    const Version* v = nullptr;
-    for (auto r = versions.rbegin(); r != versions.rend(); ++r)
-      if (r->at.ns <= as_of) { v = &*r; break; }
+    const Version* v = version_at(it->second, as_of);
     if (!v) continue;
     const bool live = v->entry && v->entry->live_at(as_of);
-    if (!live) {
-      const int64_t dead_since = v->entry ? std::max(v->at.ns, v->entry->expires_at.ns) : v->at.ns;
-      if (as_of - dead_since >= options_.list_tombstone_retention.ns) continue;
-    }
+    // Not live means dead_from(*v) <= as_of, so the difference cannot overflow.
+    if (!live && as_of - dead_from(*v) >= options_.list_tombstone_retention.ns) continue;
     if (slots == limit) {  // another key (or tombstone) exists past a full page
       out.list_complete = false;
       out.cursor = std::string(kCursorTag) + to_hex(last);

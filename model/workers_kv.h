@@ -9,8 +9,9 @@
 // not published.
 //
 // Fault model. What can go wrong, and what the model promises:
-// - Staleness ([K2][K3], §8 item 34). Every read names the caller's location ("WNAM", "EU", ...;
-//   a Worker or Durable Object passes its own). A read served from the location's edge cache
+// - Staleness ([K2][K3], §8 item 34). Every read names the caller's location ("WNAM", "EU", ...):
+//   the caller chooses the string; cfsim gives Workers and Durable Objects no location of their
+//   own, so a test or scenario picks one per simulated client or region. A read served from the location's edge cache
 //   returns what the cache holds; a miss reads the central store and fills the cache for
 //   `cacheTtl` (default 60 s). A miss is cached too (negative caching), so a create propagates
 //   like an update. The cached copy is kept until exactly fill time + cacheTtl; the first read at
@@ -65,12 +66,22 @@
 //   Invalid expiration of N. ..." [K4]. With both set, expirationTtl wins (as miniflare does).
 // - cacheTtl below `min_cache_ttl` (30 s current [K1], 60 s older [K3]: version-dependent):
 //   "KV GET failed: 400 Invalid cache_ttl of N. Cache TTL must be at least M." (rejection
-//   behaviour UNCONFIRMED, §8 item 35).
+//   behaviour UNCONFIRMED, §8 item 35). A cacheTtl above 100 years is taken as 100 years.
 // - bulk get of more than 100 keys or of none [K3][K6]: "KV GET_BULK failed: 400 You can request a
 //   maximum of 100 keys" / "... a minimum of 1 key".
 // - list limit > 1000: "KV GET failed: 400 Invalid key_count_limit of N. Please specify an integer
 //   less than 1000." A limit <= 0 means the default (workerd sends only a positive limit).
+// - Options: every Duration option must lie in 0..365 days, epoch_at_start_s in 0..253402300799
+//   (9999-12-31T23:59:59Z), latency_sigma finite and >= 0; otherwise the constructor throws
+//   std::invalid_argument naming the value and the limit.
 // - The 1 000 operations per Worker invocation limit [K1] is not modelled.
+//
+// Memory. A deleted or expired key is forgotten once nothing can tell it from a key never
+// written: no list snapshot shows its tombstone any more (dead for list_tombstone_retention before
+// now - list_lag) and the write rate no longer counts its last write. Forgetting happens when a
+// write lands or a list runs (a queue ordered by that instant), so dead keys cost a list nothing.
+// A cached copy past its cacheTtl is dropped by a sweep that runs whenever the number of cached
+// copies has doubled since the last one.
 //
 // Trace records, category "kv", one per operation: get {ns, loc, key, result ("hit" | "miss"),
 // found}; get_bulk {ns, loc, keys, misses}; put / delete {ns, loc, key} when the write lands;
@@ -80,6 +91,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -196,6 +208,10 @@ class KvNamespace {
   // For tests and tools: how many writes landed; the value the central store holds right now.
   uint64_t writes() const { return writes_; }
   std::optional<std::string> central_value(std::string_view key) const;
+  // For tests: keys the central store still holds (live, or dead but still observable) and cached
+  // copies across all locations (including some past their cacheTtl, until the next sweep).
+  size_t stored_keys() const { return central_.size(); }
+  size_t cached_entries() const { return cache_entries_; }
 
  private:
   struct Entry {
@@ -211,8 +227,9 @@ class KvNamespace {
     EntryPtr entry;
   };
   struct KeyState {
-    std::vector<Version> versions;  // in arrival order; older ones pruned
+    std::vector<Version> versions;  // in arrival order, so sorted by `at`; older ones pruned
     std::optional<Time> last_write;
+    std::optional<int64_t> forget_at_ns;  // this key's entry in forget_queue_, if any
   };
   struct CacheEntry {
     EntryPtr entry;
@@ -223,6 +240,14 @@ class KvNamespace {
   void check_key(std::string_view op, std::string_view key);
   Duration cache_ttl(const KvGetOptions& o);
   EntryPtr central_at(std::string_view key, int64_t t_ns) const;
+  // The version a snapshot at t_ns sees (the last one that arrived at or before it), or null.
+  static const Version* version_at(const KeyState& ks, int64_t t_ns);
+  // Dead keys: when a key can be forgotten (nullopt: never, its value does not expire), queueing
+  // it, and forgetting every queued key due by `now`.
+  std::optional<int64_t> forget_at(const KeyState& ks) const;
+  void schedule_forget(const std::string& key, KeyState& ks);
+  void forget_dead_keys(Time now);
+  void sweep_caches(Time now);
   // One key through `location`'s cache; `hit` says whether the cache answered.
   EntryPtr read_through(const std::string& location, const std::string& key, Duration ttl, bool& hit);
   void write(std::string_view op, std::string_view location, std::string_view key, EntryPtr entry);
@@ -235,6 +260,9 @@ class KvNamespace {
   Random rng_;
   std::map<std::string, KeyState, std::less<>> central_;
   std::map<std::string, std::map<std::string, CacheEntry, std::less<>>, std::less<>> caches_;  // location -> key
+  std::set<std::pair<int64_t, std::string>> forget_queue_;  // (when, key) for dead keys
+  size_t cache_entries_ = 0;      // entries across caches_
+  size_t cache_sweep_at_ = 1024;  // sweep caches_ when cache_entries_ reaches this
   uint64_t writes_ = 0;
 };
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -480,6 +481,214 @@ uint64_t workload_hash(uint64_t seed) {
 TEST(WorkersKv, SameSeedSameTraceHash) {
   EXPECT_EQ(workload_hash(7), workload_hash(7));
   EXPECT_NE(workload_hash(7), workload_hash(8));
+}
+
+// --- Overflow: user numbers and options at their extremes -----------------------------------------
+
+TEST(WorkersKv, AHugeNegativeCacheTtlIsRejectedNotWrappedIntoACenturyLongCache_S8_item35) {
+  Simulator sim;
+  KvNamespace kv(sim, "CACHE", exact());
+  int status = -1;
+  // -10^10 s is -10^19 ns: converted before the check it wrapped to a positive ~266-year TTL.
+  EXPECT_EQ(error_of([&] { kv.get("EU", "k", {.cache_ttl_s = -10'000'000'000}); }, &status),
+            "KV GET failed: 400 Invalid cache_ttl of -10000000000. Cache TTL must be at least 30.");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(error_of([&] { kv.get("EU", "k", {.cache_ttl_s = INT64_MIN}); }),
+            fmt::format("KV GET failed: 400 Invalid cache_ttl of {}. Cache TTL must be at least 30.", INT64_MIN));
+  EXPECT_EQ(kv.cached_entries(), 0u) << "a rejected read caches nothing";
+}
+
+TEST(WorkersKv, AHugeCacheTtlIsCappedAt100Years_S6_K3) {
+  Simulator sim;
+  KvNamespace kv(sim, "CACHE", exact());
+  kv.put("WNAM", "k", "v1");
+  EXPECT_EQ(kv.get("EU", "k", {.cache_ttl_s = INT64_MAX}), "v1");
+  advance_to(sim, 2s);
+  kv.put("WNAM", "k", "v2");
+  const Duration century = Duration::seconds(int64_t{100} * 365 * 24 * 3600);
+  advance_to(sim, before(century));
+  EXPECT_EQ(kv.get("EU", "k"), "v1") << "still the copy filled at 0";
+  advance_to(sim, century);
+  EXPECT_EQ(kv.get("EU", "k"), "v2");
+}
+
+TEST(WorkersKv, OptionsOutsideTheirBoundsAreRejectedNamingValueAndLimit) {
+  Simulator sim;
+  auto error_with = [&](KvOptions o) -> std::string {
+    try {
+      KvNamespace kv(sim, "X", o);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const Duration year = Duration::seconds(int64_t{365} * 24 * 3600);
+  KvOptions o = exact();
+  o.list_lag = year + 1s;  // with a large retention, now - lag - retention overflowed
+  EXPECT_EQ(error_with(o), "KvOptions: list_lag 8760h00m01.000s is outside 0s..8760h00m00.000s (365 days)");
+  o = exact();
+  o.list_tombstone_retention = Duration::max();
+  EXPECT_EQ(error_with(o), fmt::format("KvOptions: list_tombstone_retention {} is outside 0s..8760h00m00.000s (365 days)",
+                                       format_duration(Duration::max())));
+  o = exact();
+  o.min_write_interval = -1s;
+  EXPECT_EQ(error_with(o), "KvOptions: min_write_interval -1.000s is outside 0s..8760h00m00.000s (365 days)");
+  o = exact();
+  o.default_cache_ttl = Duration::max();
+  EXPECT_EQ(error_with(o), fmt::format("KvOptions: default_cache_ttl {} is outside 0s..8760h00m00.000s (365 days)",
+                                       format_duration(Duration::max())));
+  o = exact();
+  o.central_latency_median = year + 1s;
+  EXPECT_NE(error_with(o).find("central_latency_median"), std::string::npos);
+  o = exact();
+  o.epoch_at_start_s = INT64_MAX;  // epoch_seconds(now) overflowed
+  EXPECT_EQ(error_with(o), fmt::format("KvOptions: epoch_at_start_s {} is outside 0..253402300799 "
+                                       "(9999-12-31T23:59:59Z)",
+                                       INT64_MAX));
+  o.epoch_at_start_s = -1;
+  EXPECT_NE(error_with(o).find("epoch_at_start_s -1"), std::string::npos);
+  o = exact();
+  o.latency_sigma = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(error_with(o).find("latency_sigma"), std::string::npos);
+
+  // At the bounds everything works, lists included (the cutoff is now - 730 days).
+  o = exact();
+  o.list_lag = year;
+  o.list_tombstone_retention = year;
+  o.epoch_at_start_s = 253'402'300'799;
+  KvNamespace kv(sim, "X", o);
+  kv.put("WNAM", "k", "v", {.expiration_ttl_s = 60});
+  EXPECT_EQ(kv.get("EU", "k"), "v");
+  advance_to(sim, year);
+  EXPECT_EQ(kv.list().keys.size(), 1u) << "the snapshot at 0 s, when the key was live";
+  advance_to(sim, year + 60s);
+  EXPECT_TRUE(kv.list().keys.empty()) << "the snapshot at 60 s, when it expired";
+  EXPECT_EQ(kv.stored_keys(), 1u) << "its tombstone lasts 365 days";
+}
+
+TEST(WorkersKv, ExtremeExpirationsNeitherOverflowNorCrash_S6_K4) {
+  Simulator sim;
+  KvNamespace kv(sim, "CACHE", exact());
+  EXPECT_EQ(error_of([&] { kv.put("WNAM", "k", "v", {.expiration = INT64_MIN}); }),
+            fmt::format("KV PUT failed: 400 Invalid expiration of {}. Please specify integer greater than the "
+                        "current number of seconds since the UNIX epoch.",
+                        INT64_MIN));
+  EXPECT_EQ(error_of([&] { kv.put("WNAM", "k", "v", {.expiration_ttl_s = INT64_MIN}); }),
+            fmt::format("KV PUT failed: 400 Invalid expiration_ttl of {}. Please specify integer greater than 0.",
+                        INT64_MIN));
+  kv.put("WNAM", "far", "v", {.expiration = INT64_MAX});
+  kv.put("WNAM", "ttl", "v", {.expiration_ttl_s = INT64_MAX});
+  KvListOptions all;
+  KvOptions lagless = no_lag();
+  KvNamespace kv2(sim, "LIST", lagless);
+  kv2.put("WNAM", "ttl", "v", {.expiration_ttl_s = INT64_MAX});
+  auto r = kv2.list(all);
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0].expiration, INT64_MAX) << "now + ttl saturates instead of wrapping";
+  advance_to(sim, Duration::seconds(int64_t{200} * 365 * 24 * 3600));
+  EXPECT_EQ(kv.get("EU", "far"), "v");
+  EXPECT_EQ(kv.get("EU", "ttl"), "v");
+  EXPECT_EQ(kv.stored_keys(), 2u) << "keys that never expire are never forgotten";
+}
+
+// --- Memory: dead keys and stale cached copies are forgotten -------------------------------------
+
+TEST(WorkersKv, DeadKeysAreForgottenOnceNoListOrWriteLimitCanSeeThem_S8_item36_K5) {
+  Simulator sim;
+  KvNamespace kv(sim, "CACHE", exact());  // list_lag 60 s, tombstones 60 s, 1 write/s/key
+  for (int i = 0; i < 1000; ++i) kv.put("WNAM", fmt::format("dead{:04}", i), "v");
+  kv.put("WNAM", "exp", "v", {.expiration_ttl_s = 60});  // expires at 60 s
+  advance_to(sim, 1s);
+  for (int i = 0; i < 1000; ++i) kv.del("WNAM", fmt::format("dead{:04}", i));
+  kv.put("WNAM", "live", "v");
+  EXPECT_EQ(kv.stored_keys(), 1002u);
+
+  // Until 1 s + 60 s lag + 60 s retention, a list still sees the deletes as tombstones.
+  advance_to(sim, before(121s));
+  KvListResult page = kv.list({.prefix = "", .limit = 3, .cursor = ""});
+  EXPECT_TRUE(page.keys.empty()) << "three tombstones fill the page";
+  EXPECT_FALSE(page.list_complete);
+  EXPECT_EQ(kv.stored_keys(), 1002u);
+
+  advance_to(sim, 121s);
+  page = kv.list({.prefix = "", .limit = 2, .cursor = ""});
+  ASSERT_EQ(page.keys.size(), 1u) << "the snapshot at 61 s: the deletes are old, \"exp\" a tombstone";
+  EXPECT_EQ(page.keys[0].name, "live");
+  EXPECT_TRUE(page.list_complete);
+  EXPECT_EQ(kv.stored_keys(), 2u) << "the 1000 deleted keys are gone; \"exp\" lasts until 60 + 120 s";
+  advance_to(sim, 180s);
+  kv.put("WNAM", "other", "x");  // a write forgets what is due, like a list
+  EXPECT_EQ(kv.stored_keys(), 2u) << "live and other";
+  kv.put("WNAM", "dead0000", "back");
+  EXPECT_EQ(kv.central_value("dead0000"), "back");
+  EXPECT_EQ(kv.get("EU", "exp"), std::nullopt);
+}
+
+TEST(WorkersKv, AForgottenKeyStillHonoursTheWriteRate_S6_K1) {
+  Simulator sim;
+  KvOptions o = no_lag();
+  o.list_tombstone_retention = Duration::zero();  // a delete leaves no trace in lists at once
+  KvNamespace kv(sim, "CACHE", o);
+  kv.put("WNAM", "k", "v");
+  advance_to(sim, 1s);
+  kv.del("WNAM", "k");
+  EXPECT_TRUE(kv.list().keys.empty());
+  advance_to(sim, before(2s));
+  EXPECT_EQ(error_of([&] { kv.put("WNAM", "k", "v2"); }), "KV PUT failed: 429 Too Many Requests")
+      << "the key is dead and unlisted, but its delete still counts for the write rate";
+  EXPECT_EQ(kv.stored_keys(), 1u);
+  advance_to(sim, 2s);
+  kv.list();
+  EXPECT_EQ(kv.stored_keys(), 0u);
+  kv.put("WNAM", "k", "v2");
+  EXPECT_EQ(kv.central_value("k"), "v2");
+}
+
+TEST(WorkersKv, StaleCachedCopiesAreSweptButLiveOnesStay_S8_item34) {
+  Simulator sim;
+  KvNamespace kv(sim, "CACHE", exact());
+  kv.put("WNAM", "hot", "v1");
+  EXPECT_EQ(kv.get("EU", "hot", {.cache_ttl_s = 3600}), "v1");  // EU holds v1 until 3600 s
+  for (int i = 0; i < 1500; ++i) kv.get("EU", fmt::format("miss{:04}", i));  // cached misses, until 60 s
+  EXPECT_EQ(kv.cached_entries(), 1501u);
+  advance_to(sim, 2s);
+  kv.put("WNAM", "hot", "v2");
+  advance_to(sim, 60s);
+  // New reads fill the caches until a sweep drops the 1500 copies that ran out at 60 s.
+  for (int i = 0; i < 600; ++i) kv.get("APAC", fmt::format("new{:04}", i));
+  EXPECT_EQ(kv.cached_entries(), 601u) << "the 600 new copies and EU's hot one";
+  EXPECT_EQ(kv.get("EU", "hot"), "v1") << "a copy within its cacheTtl survives the sweep, stale";
+  EXPECT_EQ(kv.get("EU", "miss0000"), std::nullopt);
+  EXPECT_EQ(kv.cached_entries(), 602u) << "the swept miss was read again, so cached again";
+}
+
+// Many versions of one hot key at one instant (min_write_interval 0): reads and lists see the
+// last one to arrive.
+TEST(WorkersKv, HotKeyWithManyVersionsReadsAndListsTheLastArrival_S6_K4) {
+  Simulator sim;
+  KvOptions o = exact();
+  o.min_write_interval = Duration::zero();
+  o.list_lag = 1s;
+  o.list_tombstone_retention = Duration::zero();  // so old versions are pruned early
+  KvNamespace kv(sim, "CACHE", o);
+  for (int i = 0; i < 2000; ++i) kv.put("WNAM", "hot", std::to_string(i), {.metadata_json = std::to_string(i)});
+  advance_to(sim, 500ms);
+  for (int i = 2000; i < 4000; ++i) kv.put("WNAM", "hot", std::to_string(i), {.metadata_json = std::to_string(i)});
+  EXPECT_EQ(kv.get("EU", "hot"), "3999");
+  advance_to(sim, 1s);
+  auto r = kv.list();
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0].metadata_json, "1999") << "the snapshot at 0 s: the last of the writes at 0";
+  advance_to(sim, 1500ms);
+  r = kv.list();
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0].metadata_json, "3999");
+  kv.del("WNAM", "hot");
+  advance_to(sim, before(2500ms));
+  EXPECT_EQ(kv.list().keys.size(), 1u) << "the list lags the delete by 1 s";
+  advance_to(sim, 2500ms);
+  EXPECT_TRUE(kv.list().keys.empty());
+  EXPECT_EQ(kv.stored_keys(), 0u);
 }
 
 TEST(WorkersKv, EnvBindsKvNamespaces) {
