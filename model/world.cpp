@@ -59,8 +59,15 @@ World::World(SimOptions sim_options, WorldOptions options, std::vector<std::shar
 
 World::~World() = default;
 
+// A Worker's bindings share one namespace: a name is a Durable Object namespace, a KV namespace
+// or an R2 bucket, never two of them.
+void World::check_new_binding(const std::string& binding) const {
+  if (namespaces_.count(binding) != 0 || kv_.count(binding) != 0 || r2_.count(binding) != 0)
+    throw std::invalid_argument(fmt::format("World: binding '{}' already exists", binding));
+}
+
 DurableObjectNamespace& World::add_durable_object(const std::string& binding, DurableObjectFactory factory) {
-  if (namespaces_.count(binding) != 0) throw std::invalid_argument(fmt::format("World: binding '{}' already exists", binding));
+  check_new_binding(binding);
   auto found = options_.durable_objects_by_binding.find(binding);
   const DurableObjectOptions& o = found != options_.durable_objects_by_binding.end() ? found->second : options_.durable_objects;
   auto ns = std::make_unique<DurableObjectNamespace>(sim_, binding, std::move(factory), o);
@@ -71,7 +78,7 @@ DurableObjectNamespace& World::add_durable_object(const std::string& binding, Du
 }
 
 KvNamespace& World::add_kv(const std::string& binding) {
-  if (kv_.count(binding) != 0) throw std::invalid_argument(fmt::format("World: KV binding '{}' already exists", binding));
+  check_new_binding(binding);
   auto found = options_.kv_by_binding.find(binding);
   const KvOptions& o = found != options_.kv_by_binding.end() ? found->second : options_.kv;
   KvNamespace& ref = *kv_.emplace(binding, std::make_unique<KvNamespace>(sim_, binding, o)).first->second;
@@ -80,7 +87,7 @@ KvNamespace& World::add_kv(const std::string& binding) {
 }
 
 R2Bucket& World::add_r2(const std::string& binding) {
-  if (r2_.count(binding) != 0) throw std::invalid_argument(fmt::format("World: R2 binding '{}' already exists", binding));
+  check_new_binding(binding);
   auto found = options_.r2_by_binding.find(binding);
   const R2Options& o = found != options_.r2_by_binding.end() ? found->second : options_.r2;
   R2Bucket& ref = *r2_.emplace(binding, std::make_unique<R2Bucket>(sim_, binding, o)).first->second;

@@ -87,10 +87,10 @@ class World {
   }
   DurableObjectNamespace& durable_object(std::string_view binding) { return env().durable_object(binding); }
   // A Workers KV namespace bound to the Worker as `binding` (also its name), with the options for
-  // that binding. std::invalid_argument if the binding exists.
+  // that binding. std::invalid_argument if the binding exists (of any kind: bindings share names).
   KvNamespace& add_kv(const std::string& binding);
   // An R2 bucket bound to the Worker as `binding` (also its name). std::invalid_argument if the
-  // binding exists.
+  // binding exists (of any kind).
   R2Bucket& add_r2(const std::string& binding);
 
   // The Worker's fetch(request, env) handler. Until set, every request is a 500 (a Worker with no
@@ -115,6 +115,8 @@ class World {
   RunResult run(RunLimits limits = {}) { return sim_.run(limits); }
 
  private:
+  void check_new_binding(const std::string& binding) const;
+
   WorldOptions options_;
   Simulator sim_;
   Network net_;

@@ -226,6 +226,7 @@ TEST(World, R2BindingReadsItsWritesFromAnywhere_S5_1_S8_item28) {
   World w(SimOptions{.seed = 4}, o, {sink});
   R2Bucket& bucket = w.add_r2("FILES");
   EXPECT_THROW(w.add_r2("FILES"), std::invalid_argument);
+  EXPECT_THROW(w.add_kv("FILES"), std::invalid_argument) << "one name, one binding, whatever its kind";
   EXPECT_EQ(&w.env().r2("FILES"), &bucket);
   EXPECT_NE(sink->records.front().field("r2.get_median"), nullptr) << "the bucket options are in the header";
   w.set_worker([](const Request& r, Env& env) {
