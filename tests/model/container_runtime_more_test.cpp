@@ -13,6 +13,7 @@
 #include "model/container.h"
 #include "model/container_runtime.h"
 #include "model/websocket.h"
+#include "support/exact_platform.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -123,13 +124,7 @@ ContainerImage make_image(std::string version) {
   return img;
 }
 
-ContainerPlatformOptions exact_options() {
-  ContainerPlatformOptions o;
-  o.cold_start_median = 2s;
-  o.cold_start_sigma = 0;
-  o.hop_latency = Duration::zero();
-  return o;
-}
+using testing_support::exact_options;
 
 // A Durable Object that uses ctx.container directly (no SDK class).
 struct RawObject : DurableObject {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include "support/exact_platform.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -132,13 +133,7 @@ struct App : Container {
   }
 };
 
-ContainerPlatformOptions exact_options() {
-  ContainerPlatformOptions o;
-  o.cold_start_median = 2s;
-  o.cold_start_sigma = 0;
-  o.hop_latency = Duration::zero();
-  return o;
-}
+using testing_support::exact_options;
 
 struct World {
   std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();

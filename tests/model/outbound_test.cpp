@@ -11,6 +11,7 @@
 
 #include "model/container.h"
 #include "model/net.h"
+#include "support/exact_platform.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -60,13 +61,7 @@ ContainerImage egress_image() {
   return img;
 }
 
-ContainerPlatformOptions exact_options() {
-  ContainerPlatformOptions o;
-  o.cold_start_median = 2s;
-  o.cold_start_sigma = 0;
-  o.hop_latency = Duration::zero();
-  return o;
-}
+using testing_support::exact_options;
 
 // A handler that names itself, the host it saw and the object it belongs to.
 OutboundHandler named(std::string name) {
