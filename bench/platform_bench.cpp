@@ -23,7 +23,7 @@
 
 #include "model/world.h"
 #include "scenarios/sessions_app.h"
-#include "sim/faults.h"
+#include "sim/fault_injector.h"
 #include "sim/trace_file.h"
 
 namespace {

@@ -24,8 +24,8 @@
 #include <iostream>
 #include <string>
 
-#include "model/durable_object.h"
-#include "model/worker.h"
+#include "model/durable_objects/durable_object.h"
+#include "model/worker/worker.h"
 #include "sim/trace_file.h"
 
 namespace {
@@ -45,7 +45,7 @@ struct BenchObject : DurableObject {
   // One KV pair; returns whether the get saw the put.
   bool kv_pair(int i) {
     std::string key = "k" + std::to_string(i % kDistinctIds);
-    ctx().storage().put(key, KvValue(int64_t{i}));
+    ctx().storage().put(key, StoredValue(int64_t{i}));
     auto v = ctx().storage().get(key);
     return v && v->as_int() == i;
   }

@@ -7,6 +7,28 @@
 // World::fetch is client_fetch on the Worker; there is no call that reaches a container or an
 // object from outside without going through the Worker's fetch handler.
 //
+// Fault verbs and knobs, one registration per seam (model/<seam>/faults.cpp); `cfsim faults`
+// prints them with their arguments, ranges, units and sources (docs/faults.md is that output).
+//   verb                    target        arguments                      models
+//   container-crash         BINDING/name  exit_code 0..255 (1)           the process dies at once
+//   container-oom           BINDING/name  -                              killed for memory (137)
+//   container-restart-host  BINDING/name  -                              SIGTERM, SIGKILL after 15 min
+//   container-rollout       BINDING       version, steps, grace_s        a stepped rollout (hand-only)
+//   do-reset                BINDING/name  -                              isolate reset
+//   do-crash                BINDING/name  -                              machine crash: unconfirmed writes lost
+//   do-fail-commit          BINDING/name  -                              the next commit fails
+//   do-delay-durability     BINDING/name  extra_ms 0..3600000 (100)      a slow storage round trip
+//   net-partition           SERVICE       duration_ms 0..86400000 (0)    the link is cut (0: until net-heal)
+//   net-heal                SERVICE       -                              the link works again
+//   net-loss                SERVICE       loss_ppm 0..1000000            messages lost
+//   net-slow-link           SERVICE       latency_percent 1..1000000     a slow link
+//   r2-outage               BUCKET        duration_ms 1..86400000        every call fails with 10043
+//   kv-outage               KV_BINDING    duration_ms 1..86400000        every call fails with 503
+// Knobs: do.storage_latency_percent, do.commit_failure_ppm, containers.cold_start_percent,
+// net.latency_percent, net.loss_ppm, r2.latency_percent, r2.error_ppm, r2.stall_ppm,
+// kv.latency_percent, kv.cache_ttl_percent, kv.propagation_delay_ms. Buggify sites (swarm runs):
+// do.slow_commit, containers.slow_cold_start, containers.early_probe_failure, net.dropped_connection.
+//
 // Every option of the world goes into the trace's header record (net.*, containers.*, worker.*,
 // do.*, do.<BINDING>.*, kv.*, kv.<BINDING>.*, r2.*, r2.<BINDING>.*), so a trace alone says how the world was configured.
 //
@@ -23,15 +45,20 @@
 #include <utility>
 #include <vector>
 
-#include "model/container.h"
-#include "model/container_runtime.h"
-#include "model/durable_object.h"
-#include "model/net.h"
-#include "model/r2.h"
-#include "model/worker.h"
-#include "model/workers_kv.h"
-#include "sim/faults.h"
-#include "sim/simulator.h"
+#include "model/containers/container.h"
+#include "model/containers/faults.h"
+#include "model/containers/runtime.h"
+#include "model/durable_objects/durable_object.h"
+#include "model/durable_objects/faults.h"
+#include "model/net/faults.h"
+#include "model/net/network.h"
+#include "model/r2/faults.h"
+#include "model/r2/r2.h"
+#include "model/worker/worker.h"
+#include "model/workers_kv/faults.h"
+#include "model/workers_kv/workers_kv.h"
+#include "sim/fault_injector.h"
+#include "sim/scheduler.h"
 #include "sim/trace.h"
 
 namespace cfsim {
@@ -106,17 +133,34 @@ class World {
   // response's `websocket` is the client's end; otherwise the response is the answer (e.g. 426).
   Response websocket(Request req) { return worker_.client_websocket(std::move(req)); }
 
-  // --- running ---------------------------------------------------------------------------------------
-  // Applies a fault plan (verbs of the network, the platform and every namespace added so far).
+  // --- faults ----------------------------------------------------------------------------------------
+  // The instance names of `binding` (a Durable Object or container namespace) that fault plans may
+  // target as "BINDING/name". A plan naming an undeclared instance is a FaultPlanError when applied.
+  void declare_instances(const std::string& binding, std::vector<std::string> names);
+  // Applies a fault plan over every seam's verbs and knobs (the table at the top of this file).
   void apply(const FaultPlan& plan);
-  // The verbs a FaultSpace can draw for these targets: container crash/oom/restart-host and the
-  // Durable Object verbs over "BINDING/name" targets, plus the network's verbs.
-  std::vector<FaultVerbSpec> fault_verbs(const std::vector<std::string>& targets) const;
+  // Every seam's verbs and knobs, in the order of the table above; no world needed.
+  static std::vector<FaultVerbDecl> fault_verbs();
+  static std::vector<FaultKnobDecl> fault_knobs();
+  // The swarm space of every seam's verbs and knobs over `targets` (sim/fault_injector.h
+  // fault_space): what a scenario's seeds draw from.
+  static FaultSpace fault_space(const FaultTargets& targets, Duration horizon, size_t max_actions);
+
+  // --- running ---------------------------------------------------------------------------------------
   RunResult run(RunLimits limits = {}) { return sim_.run(limits); }
 
  private:
   void check_new_binding(const std::string& binding) const;
+  void register_faults();
+  // "BINDING/name" -> the namespace and the instance name, or FaultPlanError.
+  std::pair<DurableObjectNamespace*, std::string> resolve_object(const FaultAction& a) const;
 
+  // What the fault knobs change, per seam; first, so that they outlive every component that reads them.
+  DurableObjectFaultKnobs do_knobs_;
+  ContainerFaultKnobs container_knobs_;
+  NetFaultKnobs net_knobs_;
+  R2FaultKnobs r2_knobs_;
+  KvFaultKnobs kv_knobs_;
   WorldOptions options_;
   Simulator sim_;
   Network net_;
@@ -127,7 +171,7 @@ class World {
   std::map<std::string, std::unique_ptr<DurableObjectNamespace>, std::less<>> namespaces_;
   std::map<std::string, std::unique_ptr<KvNamespace>, std::less<>> kv_;
   std::map<std::string, std::unique_ptr<R2Bucket>, std::less<>> r2_;
-  bool do_faults_registered_ = false;
+  std::map<std::string, std::vector<std::string>, std::less<>> instances_;  // declare_instances
 };
 
 }  // namespace cfsim

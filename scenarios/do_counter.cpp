@@ -7,7 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "model/durable_object.h"
+#include "model/durable_objects/durable_object.h"
+#include "model/durable_objects/faults.h"
 #include "scenarios/registry.h"
 
 namespace cfsim {
@@ -42,7 +43,13 @@ ScenarioResult run_do_counter(const Scenario& self, const ScenarioOptions& o) {
   Simulator sim(so, o.sinks);
   DurableObjectNamespace ns(sim, "COUNTER", [](DurableObjectState& c) { return std::make_unique<CounterObject>(c); }, do_options);
   FaultInjector faults(sim);
-  register_durable_object_faults(faults, {&ns});
+  DurableObjectFaultKnobs knobs;
+  ns.attach_fault_knobs(&knobs);
+  register_durable_object_faults(faults, [&ns](const FaultAction& a) -> std::pair<DurableObjectNamespace*, std::string> {
+    for (int k = 0; k < kCounters; ++k)
+      if (a.target == fmt::format("COUNTER/c{}", k)) return {&ns, a.target.substr(8)};
+    throw FaultPlanError(fmt::format("fault '{}': target '{}' is not one of COUNTER/c0..c{}", a.verb, a.target, kCounters - 1));
+  }, knobs);
   ScenarioResult result;
   result.plan = plan_for(self, o);
   faults.apply(result.plan);
@@ -109,12 +116,8 @@ Scenario do_counter_scenario() {
   s.description = "Counters in Durable Object SQL storage under resets and crashes: acknowledged increments must never be lost.";
   std::vector<std::string> targets;
   for (int k = 0; k < kCounters; ++k) targets.push_back(fmt::format("COUNTER/c{}", k));
-  s.fault_space.verbs = {{"do-reset", targets, {}},
-                         {"do-crash", targets, {}},
-                         {"do-fail-commit", targets, {}},
-                         {"do-delay-durability", targets, {{"extra_ms", 1, 500}}}};
-  s.fault_space.horizon = Duration::seconds(2);
-  s.fault_space.max_actions = 10;
+  s.fault_space = fault_space(durable_object_fault_verbs(), durable_object_fault_knobs(), {.objects = targets},
+                              Duration::seconds(2), 10);
   s.run = [s](const ScenarioOptions& o) { return run_do_counter(s, o); };
   return s;
 }

@@ -1,7 +1,7 @@
 // kernel-pipeline: a kernel-only demonstration (no platform model). A client submits jobs to a
 // pool of workers through a bounded channel and waits for each acknowledgement with a deadline,
 // resubmitting on timeout (at-least-once delivery). Fault model: a worker can be killed at any
-// moment ("kill-worker"), losing the job in its hands; a supervisor restarts it after 1 s.
+// moment ("app-kill-worker"), losing the job in its hands; a supervisor restarts it after 1 s.
 // Invariant: every job is acknowledged at least once before the client gives up.
 
 #include <fmt/format.h>
@@ -16,6 +16,15 @@ namespace cfsim {
 namespace {
 
 constexpr int kWorkers = 4;
+
+// The scenario's own verb: kill one worker fiber (it restarts a second later).
+FaultVerbDecl kill_worker_verb() {
+  return {.name = "app-kill-worker",
+          .seam = "app",
+          .args = {{.name = "index", .about = "which worker", .lo = 0, .hi = kWorkers - 1, .draw_lo = 0, .draw_hi = kWorkers - 1}},
+          .models = "a worker process killed mid-job (the kernel's kill: it observes nothing)",
+          .old_names = {"kill-worker"}};
+}
 constexpr int kJobs = 200;
 constexpr int kMaxAttempts = 20;
 
@@ -47,8 +56,8 @@ ScenarioResult run_pipeline(const Scenario& self, const ScenarioOptions& o) {
   };
   for (int w = 0; w < kWorkers; ++w) start_worker(w);
 
-  faults.on("kill-worker", [&](const FaultAction& a) {
-    int w = static_cast<int>(a.arg_int("index", 0)) % kWorkers;
+  faults.define(kill_worker_verb(), [&](const FaultAction& a) {
+    const int w = static_cast<int>(a.arg_int("index"));  // 0..kWorkers-1: checked when the plan was applied
     if (!workers[w].done()) {
       sim.kill(workers[w]);
       ++killed;
@@ -116,9 +125,7 @@ Scenario kernel_pipeline_scenario() {
   Scenario s;
   s.name = "kernel-pipeline";
   s.description = "Kernel demo: a client feeds jobs to workers that get killed; retries must get every job acknowledged.";
-  s.fault_space.verbs = {{"kill-worker", {}, {{"index", 0, kWorkers - 1}}}};
-  s.fault_space.horizon = Duration::seconds(30);
-  s.fault_space.max_actions = 12;
+  s.fault_space = fault_space({kill_worker_verb()}, {}, {}, Duration::seconds(30), 12);
   s.run = [s](const ScenarioOptions& o) { return run_pipeline(s, o); };
   return s;
 }

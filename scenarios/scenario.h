@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/faults.h"
-#include "sim/simulator.h"
+#include "sim/fault_injector.h"
+#include "sim/scheduler.h"
 #include "sim/trace.h"
 
 namespace cfsim {

@@ -31,6 +31,7 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
   World world(sim_options_for(self, o), WorldOptions{}, o.sinks);
   Simulator& sim = world.sim();
   add_sessions_app(world, on_disk);
+  world.declare_instances("SESSIONS", {"main"});
   world.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
   ScenarioResult result;
   result.plan = plan_for(self, o);
@@ -101,16 +102,8 @@ ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool
   return result;
 }
 
-FaultSpace session_faults() {
-  FaultSpace f;
-  f.verbs = {{"crash", {"SESSIONS/main"}, {{"exit_code", 1, 2}}},
-             {"restart-host", {"SESSIONS/main"}, {}},
-             {"do-reset", {"SESSIONS/main"}, {}},
-             {"do-crash", {"SESSIONS/main"}, {}}};
-  f.horizon = Duration::seconds(40 * 60);
-  f.max_actions = 6;
-  return f;
-}
+// Every drawable verb and knob of the platform over the one instance (World::fault_space).
+FaultSpace session_faults() { return World::fault_space({.objects = {"SESSIONS/main"}}, Duration::seconds(40 * 60), 6); }
 
 }  // namespace
 

@@ -13,8 +13,8 @@
 
 #include <string>
 
-#include "model/container.h"
-#include "model/container_runtime.h"
+#include "model/containers/container.h"
+#include "model/containers/runtime.h"
 #include "model/world.h"
 
 namespace cfsim {

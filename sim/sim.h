@@ -1,8 +1,11 @@
 #pragma once
 // The whole kernel in one include.
-#include "sim/faults.h"
+#include "sim/fault_injector.h"
+#include "sim/fault_plan.h"
 #include "sim/random.h"
-#include "sim/simulator.h"
+#include "sim/fiber.h"
+#include "sim/scheduler.h"
+#include "sim/wait.h"
 #include "sim/sync.h"
 #include "sim/time.h"
 #include "sim/trace.h"

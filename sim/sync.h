@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/simulator.h"
+#include "sim/scheduler.h"
 
 namespace cfsim {
 

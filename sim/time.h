@@ -41,6 +41,15 @@ struct Duration {
   constexpr Duration& operator+=(Duration o) { ns += o.ns; return *this; }
   constexpr Duration& operator-=(Duration o) { ns -= o.ns; return *this; }
 
+  // This duration x percent / 100, rounded down, saturating at max() (a knob's latency multiplier).
+  // percent >= 0; a negative duration stays as it is.
+  constexpr Duration scaled_percent(int64_t percent) const {
+    if (ns <= 0 || percent == 100) return *this;
+    __extension__ typedef __int128 wide;
+    const wide v = static_cast<wide>(ns) * (percent < 0 ? 0 : percent) / 100;
+    return v > INT64_MAX ? max() : nanos(static_cast<int64_t>(v));
+  }
+
   constexpr double seconds_f() const { return static_cast<double>(ns) / 1e9; }
   constexpr int64_t micros_count() const { return ns / 1000; }
   constexpr int64_t millis_count() const { return ns / 1000'000; }

@@ -146,7 +146,7 @@ TEST(CliReplayCommand, HeaderOfARunGivesBackItsOptions) {
   ScenarioOptions o;
   o.seed = 12345678901234567890ull;
   o.faults = FaultMode::plan;
-  o.plan.add({Time::zero() + Duration::millis(300), "kill-worker", "", {{"index", "2"}}});
+  o.plan.add({Time::zero() + Duration::millis(300), "app-kill-worker", "", {{"index", "2"}}});
   o.until = Duration::seconds(20);
   o.shuffle_ties = true;
   o.sinks = {std::make_shared<JsonlSink>(path)};

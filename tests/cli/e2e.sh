@@ -73,7 +73,7 @@ usage_errors)
   usage_error "bad seed '1e3'" "$CFSIM" run kernel-race --seed 1e3
   usage_error "bad --until" "$CFSIM" run kernel-race --until 5parsecs
   usage_error "'nothere.txt' is neither none, swarm nor a readable fault plan file" "$CFSIM" run kernel-race --faults nothere.txt
-  printf 'cfsim-faults v1\nat soon kill-worker\n' >bad-plan.txt
+  printf 'cfsim-faults v1\nat soon app-kill-worker\n' >bad-plan.txt
   usage_error "bad fault plan file 'bad-plan.txt'" "$CFSIM" run kernel-pipeline --faults bad-plan.txt
   printf 'cfsim-faults v1\nat 1s explode-host\n' >unknown-verb.txt
   usage_error "unknown verb 'explode-host'" "$CFSIM" run kernel-pipeline --faults unknown-verb.txt
@@ -194,11 +194,11 @@ replay_detects_divergence)
   ;;
 
 plan_file_and_until)
-  printf 'cfsim-faults v1\nat 500ms kill-worker index=1\nat 700ms kill-worker index=2\n' >plan.txt
+  printf 'cfsim-faults v1\nat 500ms app-kill-worker index=1\nat 700ms app-kill-worker index=2\n' >plan.txt
   expect 0 "$CFSIM" run kernel-pipeline --faults plan.txt --trace planned.jsonl
   has out.txt "(faults plan.txt): passed"
   has out.txt "2 workers killed, 2 restarted"
-  has out.txt "fault plan: 2 actions (kill-worker x2), 0 knobs"
+  has out.txt "fault plan: 2 actions (app-kill-worker x2), 0 knobs"
   expect 0 "$CFSIM" replay planned.jsonl
   has out.txt "identical:"
   # a failing run with a plan file and a time limit: the replay command carries both

@@ -111,8 +111,9 @@ TEST(World, FaultPlansReachContainersAndObjectsOfEveryBinding) {
   World w(SimOptions{.seed = 5}, exact_options(), {sink});
   add_app(w);
   route_to_main(w);
+  w.declare_instances("SESSIONS", {"main"});
   FaultPlan plan;
-  plan.add({Time::zero() + 30s, "crash", "SESSIONS/main", {{"exit_code", "3"}}});
+  plan.add({Time::zero() + 30s, "container-crash", "SESSIONS/main", {{"exit_code", "3"}}});
   plan.add({Time::zero() + 40s, "do-reset", "SESSIONS/main", {}});
   w.apply(plan);
   w.client("carol", [&] { w.fetch(get("/work")); });
@@ -146,24 +147,101 @@ TEST(World, APlanNamingAnUnknownNamespaceFailsWhenApplied) {
 TEST(World, APlanWithAnArgumentOutOfRangeFailsWhenApplied) {
   World w;
   add_app(w);
+  w.declare_instances("SESSIONS", {"main"});
   FaultPlan plan;
   plan.add({Time::zero() + 30s, "do-delay-durability", "SESSIONS/main", {{"extra_ms", "-100000"}}});
   EXPECT_THROW(w.apply(plan), FaultPlanError) << "a negative delay would hang the output gate forever";
   FaultPlan crash;
-  crash.add({Time::zero() + 30s, "crash", "SESSIONS/main", {{"exit_code", "300"}}});
+  crash.add({Time::zero() + 30s, "container-crash", "SESSIONS/main", {{"exit_code", "300"}}});
   World w2;
   add_app(w2);
+  w2.declare_instances("SESSIONS", {"main"});
   EXPECT_THROW(w2.apply(crash), FaultPlanError);
 }
 
-TEST(World, FaultVerbsCoverContainersObjectsAndTheNetwork) {
+// The error a bad plan gets, applied to a fresh world with the app and its instance declared.
+std::string apply_error(const std::string& plan_text) {
   World w;
   add_app(w);
+  w.declare_instances("SESSIONS", {"main"});
   w.net().add_http_service("api.example", [](const Request&) { return Response(200, "ok"); });
-  std::vector<std::string> verbs;
-  for (const FaultVerbSpec& v : w.fault_verbs({"SESSIONS/main"})) verbs.push_back(v.verb);
-  for (const char* want : {"crash", "oom", "restart-host", "do-reset", "do-crash", "do-fail-commit", "partition"})
-    EXPECT_NE(std::find(verbs.begin(), verbs.end(), want), verbs.end()) << want;
+  try {
+    w.apply(FaultPlan::parse(plan_text));
+  } catch (const FaultPlanError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(World, ATargetNamingNoDeclaredInstanceFailsWhenApplied) {
+  const std::string e = apply_error("cfsim-faults v1\nat 1s do-reset SESSIONS/nope\n");
+  EXPECT_NE(e.find("'SESSIONS/nope' names no declared instance of SESSIONS (declared: main"), std::string::npos) << e;
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s container-oom SESSIONS/nope\n").find("no declared instance"), std::string::npos);
+  EXPECT_EQ(apply_error("cfsim-faults v1\nat 1s do-reset SESSIONS/main\n"), "");
+}
+
+TEST(World, UnknownKnobsAndOutOfRangeKnobsFailWhenApplied) {
+  const std::string unknown = apply_error("cfsim-faults v1\nknob r2.latency_pct 200\n");
+  EXPECT_NE(unknown.find("unknown knob 'r2.latency_pct'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("r2.latency_percent"), std::string::npos) << "the message lists the known knobs: " << unknown;
+  const std::string range = apply_error("cfsim-faults v1\nknob do.commit_failure_ppm 2000000\n");
+  EXPECT_NE(range.find("do.commit_failure_ppm=2000000 is out of range 0..1000000"), std::string::npos) << range;
+  EXPECT_EQ(apply_error("cfsim-faults v1\nknob do.commit_failure_ppm 1000\n"), "");
+}
+
+TEST(World, OldVerbAndArgumentNamesFailNamingTheNewOnes) {
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s crash SESSIONS/main\n").find("verb 'crash' is now called 'container-crash'"),
+            std::string::npos);
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s partition api.example\n").find("now called 'net-partition'"), std::string::npos);
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s net-loss api.example ppm=5\n").find("argument 'ppm' is now called 'loss_ppm'"),
+            std::string::npos);
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s net-loss api.example\n").find("argument 'loss_ppm' is required"), std::string::npos);
+  EXPECT_NE(apply_error("cfsim-faults v1\nat 1s do-reset SESSIONS/main extra=1\n").find("unknown argument 'extra'"), std::string::npos);
+}
+
+TEST(World, EveryRegisteredVerbIsDrawableUnlessHandOnly) {
+  World w;
+  // What the world registered is exactly the static catalog (no verb registered outside it).
+  std::vector<std::string> registered, declared;
+  for (const FaultVerbDecl& d : w.faults().verbs()) registered.push_back(d.name);
+  for (const FaultVerbDecl& d : World::fault_verbs()) declared.push_back(d.name);
+  EXPECT_EQ(registered, declared);
+  ASSERT_EQ(w.faults().knobs().size(), World::fault_knobs().size());
+  // With a target of every kind, the swarm space holds every verb but the hand-only ones, and
+  // every knob.
+  const FaultSpace space = World::fault_space(
+      {.objects = {"A/x"}, .container_namespaces = {"A"}, .services = {"s.example"}, .buckets = {"B"}, .kv_namespaces = {"K"}},
+      Duration::seconds(60), 8);
+  std::vector<std::string> drawn;
+  for (const FaultVerbSpec& v : space.verbs) drawn.push_back(v.verb);
+  for (const FaultVerbDecl& d : World::fault_verbs()) {
+    const bool in_space = std::find(drawn.begin(), drawn.end(), d.name) != drawn.end();
+    EXPECT_EQ(in_space, !d.hand_only) << d.name;
+    if (d.hand_only) {
+      EXPECT_FALSE(d.models.empty()) << d.name << " must say why it is hand-only";
+    }
+  }
+  EXPECT_EQ(space.knobs.size(), World::fault_knobs().size());
+  // do-delay-durability, once left out of a hand-written list, is drawable.
+  EXPECT_NE(std::find(drawn.begin(), drawn.end(), "do-delay-durability"), drawn.end());
+}
+
+TEST(World, EveryVerbFollowsTheNamingRule) {
+  for (const FaultVerbDecl& d : World::fault_verbs()) {
+    const std::string prefix = d.seam == "containers" ? "container-" : d.seam == "durable_objects" ? "do-"
+                               : d.seam == "net" ? "net-" : d.seam == "r2" ? "r2-" : d.seam == "workers_kv" ? "kv-" : "?";
+    EXPECT_EQ(d.name.rfind(prefix, 0), 0u) << d.name;
+    for (const FaultArgDecl& a : d.args) {
+      const bool unit = a.word || a.name.ends_with("_ms") || a.name.ends_with("_s") || a.name.ends_with("_ppm") ||
+                        a.name.ends_with("_percent") || a.name == "exit_code";
+      EXPECT_TRUE(unit) << d.name << " " << a.name << " does not end in its unit";
+    }
+  }
+  for (const FaultKnobDecl& k : World::fault_knobs()) {
+    const bool unit = k.name.ends_with("_ms") || k.name.ends_with("_ppm") || k.name.ends_with("_percent");
+    EXPECT_TRUE(unit) << k.name;
+    EXPECT_NE(k.name.find('.'), std::string::npos) << k.name << " starts with its seam";
+  }
 }
 
 // A Workers KV binding through the World: a write in one location is invisible in another that

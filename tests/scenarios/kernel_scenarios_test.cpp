@@ -35,7 +35,7 @@ TEST(KernelScenarios, PipelineKeepsItsInvariantUnderSwarmFaults) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     ScenarioResult r = run("kernel-pipeline", seed, FaultMode::swarm);
     EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
-    for (const auto& a : r.plan.actions) with_kills += a.verb == "kill-worker";
+    for (const auto& a : r.plan.actions) with_kills += a.verb == "app-kill-worker";
   }
   EXPECT_GT(with_kills, 0) << "swarm never drew a kill: the test would prove nothing";
 }
@@ -44,7 +44,7 @@ TEST(KernelScenarios, PlannedKillsFireAndTheInvariantSurvives) {
   // A plan that kills every worker repeatedly: with 1 s restarts jobs still get through, so the
   // invariant holds; this checks the plan really fires (kills are reported).
   FaultPlan plan;
-  for (int k = 0; k < 4; ++k) plan.add({Time::zero() + Duration::millis(500), "kill-worker", "", {{"index", std::to_string(k)}}});
+  for (int k = 0; k < 4; ++k) plan.add({Time::zero() + Duration::millis(500), "app-kill-worker", "", {{"index", std::to_string(k)}}});
   ScenarioOptions o;
   o.faults = FaultMode::plan;
   o.plan = plan;

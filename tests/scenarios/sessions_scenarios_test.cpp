@@ -43,7 +43,7 @@ TEST(SessionsScenarios, SessionsInDurableObjectStorageSurviveSwarmFaults) {
   for (uint64_t seed = 1; seed <= 15; ++seed) {
     ScenarioResult r = run("sessions-sql", seed, FaultMode::swarm);
     EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
-    for (const auto& a : r.plan.actions) container_faults += a.verb == "crash" || a.verb == "restart-host";
+    for (const auto& a : r.plan.actions) container_faults += a.verb == "container-crash" || a.verb == "container-restart-host";
   }
   EXPECT_GT(container_faults, 0) << "swarm never stopped a container: the test would prove nothing";
 }

@@ -18,7 +18,7 @@
 
 #include "sim/hash.h"
 #include "sim/random.h"
-#include "sim/simulator.h"
+#include "sim/scheduler.h"
 #include "sim/sync.h"
 #include "sim/trace.h"
 

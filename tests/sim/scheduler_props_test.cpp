@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim/simulator.h"
+#include "sim/scheduler.h"
 #include "sim/sync.h"
 
 using namespace cfsim;

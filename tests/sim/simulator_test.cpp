@@ -1,4 +1,4 @@
-#include "sim/simulator.h"
+#include "sim/scheduler.h"
 
 #include <gtest/gtest.h>
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/simulator.h"
+#include "sim/scheduler.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;

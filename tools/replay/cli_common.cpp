@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "sim/faults.h"
+#include "sim/fault_plan.h"
 
 namespace cfsim::cli {
 

@@ -1,0 +1,929 @@
+#include "model/containers/container.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "model/http/body_stream.h"
+#include "model/http/websocket.h"
+
+namespace cfsim {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// The SDK's isErrorOfType: a case-insensitive substring test on the message (PU).
+bool error_is(std::string_view message, std::string_view needle) { return lower(message).find(lower(needle)) != std::string::npos; }
+
+constexpr std::string_view kRuntimeSignalled = "runtime signalled the container to exit:";
+constexpr std::string_view kUnexpectedExit = "container exited with unexpected exit code:";
+constexpr std::string_view kNotListening = "the container is not listening";
+
+// The SDK's 503 body for a start that found no instance (P:containerFetch).
+constexpr std::string_view kNoInstanceBody =
+    "There is no Container instance available at this time.\n"
+    "This is likely because you have reached your max concurrent instance count (set in wrangler config) or are you "
+    "currently provisioning the Container.\n"
+    "If you are deploying your Container for the first time, check your dashboard to see provisioning status, this "
+    "may take a few minutes.";
+
+// getExitCodeFromError: the integer after the last ':' of a matching message.
+std::optional<int> exit_code_from_error(const std::string& message) {
+  if (!error_is(message, kRuntimeSignalled) && !error_is(message, kUnexpectedExit)) return std::nullopt;
+  size_t colon = message.rfind(':');
+  try {
+    return std::stoi(message.substr(colon + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+ContainerStatus status_from(std::string_view s) {
+  if (s == "running") return ContainerStatus::running;
+  if (s == "healthy") return ContainerStatus::healthy;
+  if (s == "stopping") return ContainerStatus::stopping;
+  if (s == "stopped_with_code") return ContainerStatus::stopped_with_code;
+  return ContainerStatus::stopped;
+}
+
+}  // namespace
+
+const char* to_string(ContainerStatus s) {
+  switch (s) {
+    case ContainerStatus::stopped: return "stopped";
+    case ContainerStatus::running: return "running";
+    case ContainerStatus::healthy: return "healthy";
+    case ContainerStatus::stopping: return "stopping";
+    case ContainerStatus::stopped_with_code: return "stopped_with_code";
+  }
+  return "?";
+}
+
+Duration parse_sleep_after(std::string_view text) {
+  auto bad = [&] {
+    return std::invalid_argument(fmt::format(
+        "invalid sleepAfter '{}': expected a number of seconds or <digits> followed by s, m or h (e.g. \"30s\", \"10m\", \"2h\")", text));
+  };
+  if (text.empty()) throw bad();
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) throw bad();  // 10^12 h still fits in int64 ns? no: cap below
+  int64_t n = 0;
+  for (size_t i = 0; i < digits; ++i) n = n * 10 + (text[i] - '0');
+  int64_t unit_s = 1;
+  if (digits < text.size()) {
+    if (digits + 1 != text.size()) throw bad();
+    switch (text[digits]) {
+      case 's': unit_s = 1; break;
+      case 'm': unit_s = 60; break;
+      case 'h': unit_s = 3600; break;
+      default: throw bad();
+    }
+  }
+  // Keep the result in int64 nanoseconds (about 292 years).
+  if (n > INT64_MAX / 1'000'000'000 / unit_s) throw bad();
+  return Duration::seconds(n * unit_s);
+}
+
+// --- construction ---------------------------------------------------------------------------------------
+
+Container::Container(DurableObjectState& ctx, ContainerPlatform& platform)
+    : DurableObject(ctx),
+      platform_(platform),
+      rt_(platform.runtime(ctx.id())),
+      sim_(ctx.sim()),
+      label_(rt_.label()),
+      last_activity_(ctx.sim().now()) {
+  // P:Container.constructor: renew the activity window, schedule an alarm at now + 1 s, and
+  // re-attach the monitor of a container that outlived the previous instance (§8 item 14).
+  if (ctx.storage().backend() == StorageBackend::sqlite)
+    ctx.storage().exec(
+        "CREATE TABLE IF NOT EXISTS container_schedules (id TEXT PRIMARY KEY NOT NULL, callback TEXT NOT NULL, "
+        "payload TEXT, type TEXT NOT NULL, time INTEGER NOT NULL, created_at INTEGER NOT NULL)");
+  schedule_next_alarm();
+  if (rt_.running()) {
+    sim_.record("container", "reattach", {{"container", label_}});
+    monitor_ = rt_.monitor_future();
+    setup_monitor_callbacks();
+  }
+}
+
+Container::~Container() {
+  if (monitor_fiber_ && !monitor_fiber_.done()) {
+    if (!sim_.in_fiber()) sim_.kill_now(monitor_fiber_);
+    else if (sim_.current().id() != monitor_fiber_.id()) sim_.kill(monitor_fiber_);
+  }
+  // WebSockets relayed by this instance end with it (§4.7: a shutdown terminates WebSockets):
+  // the relay's ends are dropped, so the client and the container app both see 1006.
+  for (FiberHandle& f : ws_relays_) {
+    if (f.done()) continue;
+    if (!sim_.in_fiber()) sim_.kill_now(f);
+    else if (sim_.current().id() != f.id()) sim_.kill(f);
+  }
+}
+
+// --- state ---------------------------------------------------------------------------------------------
+
+ContainerState Container::state() {
+  ContainerState st;
+  std::optional<StoredValue> v = ctx().storage().get(kStateKey);
+  if (!v || v->type() != StoredValue::Type::map) return st;
+  const StoredValue::Map& m = v->as_map();
+  if (auto it = m.find("status"); it != m.end() && it->second.type() == StoredValue::Type::string) st.status = status_from(it->second.as_string());
+  if (auto it = m.find("lastChange"); it != m.end() && it->second.type() == StoredValue::Type::int64) st.last_change_ms = it->second.as_int();
+  if (auto it = m.find("exitCode"); it != m.end() && it->second.type() == StoredValue::Type::int64)
+    st.exit_code = static_cast<int>(it->second.as_int());
+  return st;
+}
+
+void Container::set_state(ContainerStatus s, std::optional<int> exit_code) {
+  StoredValue::Map m;
+  m["status"] = StoredValue(to_string(s));
+  m["lastChange"] = StoredValue(sim_.now().ns / 1'000'000);
+  if (exit_code) m["exitCode"] = StoredValue(*exit_code);
+  ctx().storage().put(kStateKey, StoredValue(std::move(m)));
+  sim_.record("container", "state", {{"container", label_}, {"status", to_string(s)}, {"exit_code", exit_code.value_or(-1)}});
+}
+
+// --- activity (§1.5) ---------------------------------------------------------------------------------
+
+void Container::renew_activity_timeout() { last_activity_ = sim_.now(); }
+
+void Container::release_inflight() {
+  if (--inflight_ == 0) renew_activity_timeout();  // P:decrementInflight
+}
+
+bool Container::activity_expired() {
+  if (inflight_ > 0) {  // in-flight requests pin the container awake, and renew (P:isActivityExpired)
+    renew_activity_timeout();
+    return false;
+  }
+  return sim_.now() >= activity_deadline();
+}
+
+void Container::schedule_next_alarm() {
+  // The running alarm handler re-arms when it returns; wake it if it sleeps (P:scheduleNextAlarm
+  // resolves the handler's timeout).
+  if (alarm_active_) {
+    if (alarm_wake_) alarm_wake_->set();
+    return;
+  }
+  ctx().set_alarm(sim_.now() + Duration::seconds(1));
+}
+
+void Container::on_error(const std::string& error) { sim_.record("container", "on_error", {{"container", label_}, {"error", error}}); }
+
+void Container::on_error_safe(const std::string& error) {
+  try {
+    on_error(error);
+  } catch (const std::exception& e) {
+    sim_.record("container", "on_error_threw", {{"container", label_}, {"error", e.what()}});
+  }
+}
+
+void Container::on_activity_expired() { stop(); }
+
+// --- the alarm loop (§1.6) ----------------------------------------------------------------------------
+
+void Container::alarm(const AlarmInfo& info) {
+  struct Active {
+    Container* c;
+    ~Active() {
+      c->alarm_active_ = false;
+      c->alarm_wake_ = nullptr;
+    }
+  } active{this};
+  alarm_active_ = true;
+  // This handler re-arms (or deletes) the alarm on every path; an alarm left from the constructor
+  // would otherwise fire, and be retried every millisecond, while the handler sleeps.
+  if (ctx().get_alarm()) ctx().delete_alarm();
+  if (info.is_retry && info.retry_count > kMaxAlarmRetries) {
+    if (rt_.running() || next_schedule()) ctx().set_alarm(sim_.now() + Duration::seconds(1));
+    return;
+  }
+  run_due_schedules();
+  if (!rt_.running()) {
+    sync_pending_stopped_events();
+    if (rt_.running()) ctx().set_alarm(sim_.now());  // a request started it meanwhile
+    else if (std::optional<Time> next = next_schedule()) ctx().set_alarm(*next);
+    else ctx().delete_alarm();
+    return;
+  }
+  if (activity_expired()) {
+    sim_.record("container", "activity_expired", {{"container", label_}, {"deadline", activity_deadline()}});
+    on_activity_expired();
+    renew_activity_timeout();
+    ctx().set_alarm(sim_.now());
+    return;
+  }
+  Duration wait = std::min(kAlarmMaxWait, activity_deadline() - sim_.now());
+  if (std::optional<Time> next = next_schedule()) wait = std::min(wait, *next - sim_.now());
+  if (wait > Duration::zero()) {
+    Event wake(sim_, "container alarm wait");
+    alarm_wake_ = &wake;
+    wake.wait_for(wait);
+    alarm_wake_ = nullptr;
+  }
+  ctx().set_alarm(sim_.now());
+}
+
+// --- schedule() (§1.6) -----------------------------------------------------------------------------------
+
+std::string Container::schedule(Time when, const std::string& callback, const std::string& payload) {
+  if (callback.empty()) throw std::invalid_argument("schedule: the callback name must not be empty");
+  const int64_t when_s = when.ns / 1'000'000'000;
+  // A deterministic id (the SDK uses a random one): the object's next sequence number.
+  int64_t seq = 0;
+  if (auto v = ctx().storage().get("__CF_CONTAINER_SCHEDULE_SEQ")) seq = v->as_int();
+  ctx().storage().put("__CF_CONTAINER_SCHEDULE_SEQ", StoredValue(seq + 1));
+  std::string id = fmt::format("schedule-{}", seq);
+  ctx().storage().exec("INSERT INTO container_schedules (id, callback, payload, type, time, created_at) VALUES (?, ?, ?, 'scheduled', ?, ?)",
+                       {id, callback, payload, when_s, sim_.now().ns / 1'000'000'000});
+  sim_.record("container", "schedule", {{"container", label_}, {"id", id}, {"callback", callback}, {"time_s", when_s}});
+  schedule_next_alarm();
+  return id;
+}
+
+void Container::run_scheduled(const std::string& callback, const std::string&) {
+  on_error_safe(fmt::format("schedule: no callback named '{}' (override run_scheduled)", callback));
+}
+
+size_t Container::scheduled_tasks() {
+  if (ctx().storage().backend() != StorageBackend::sqlite) return 0;
+  return static_cast<size_t>(ctx().storage().exec("SELECT COUNT(*) AS n FROM container_schedules").one().get_int("n"));
+}
+
+std::optional<Time> Container::next_schedule() {
+  if (ctx().storage().backend() != StorageBackend::sqlite) return std::nullopt;
+  SqlRow row = ctx().storage().exec("SELECT MIN(time) AS t FROM container_schedules").one();
+  if (row.is_null("t")) return std::nullopt;
+  return Time::from_ns(row.get_int("t") * 1'000'000'000);
+}
+
+void Container::run_due_schedules() {
+  if (ctx().storage().backend() != StorageBackend::sqlite) return;
+  const int64_t now_s = sim_.now().ns / 1'000'000'000;
+  std::vector<SqlRow> due =
+      ctx().storage().exec("SELECT id, callback, payload FROM container_schedules WHERE time <= ? ORDER BY time, id", {now_s}).to_array();
+  for (const SqlRow& row : due) {
+    const std::string id = row.get_string("id");
+    sim_.record("container", "schedule_run", {{"container", label_}, {"id", id}, {"callback", row.get_string("callback")}});
+    try {
+      run_scheduled(row.get_string("callback"), row.is_null("payload") ? "" : row.get_string("payload"));
+    } catch (const std::exception& e) {
+      sim_.record("container", "schedule_threw", {{"container", label_}, {"id", id}, {"error", e.what()}});
+    }
+    ctx().storage().exec("DELETE FROM container_schedules WHERE id = ?", {id});
+  }
+}
+
+// --- monitor and stop events (§1.3, §1.7) -----------------------------------------------------------
+
+void Container::setup_monitor_callbacks() {
+  if (monitor_setup_ || !monitor_) return;
+  monitor_setup_ = true;
+  Future<bool> fut = *monitor_;
+  monitor_fiber_ = sim_.spawn(
+      "ctmon:" + label_,
+      [this, fut]() mutable {
+        std::string error;
+        bool failed = false;
+        try {
+          fut.get();
+        } catch (const std::exception& e) {
+          failed = true;
+          error = e.what();
+        }
+        // P:setupMonitorCallbacks.
+        if (!failed) {
+          set_state(ContainerStatus::stopped_with_code, 0);
+        } else if (error_is(error, kNoInstance)) {
+          set_state(ContainerStatus::stopped);
+        } else if (std::optional<int> code = exit_code_from_error(error)) {
+          set_state(ContainerStatus::stopped_with_code, *code);
+        } else {
+          set_state(ContainerStatus::stopped);
+          on_error_safe(error);
+        }
+        monitor_setup_ = false;
+        monitor_.reset();
+        if (alarm_wake_) alarm_wake_->set();  // the monitor's completion cuts the alarm's wait short
+      },
+      SpawnOptions{.daemon = true});
+}
+
+void Container::sync_pending_stopped_events() {
+  if (rt_.running()) return;
+  ContainerState st = state();
+  if (st.status == ContainerStatus::running || st.status == ContainerStatus::healthy) {
+    call_on_stop(StopParams{0, "exit"});
+  } else if (st.status == ContainerStatus::stopped_with_code) {
+    call_on_stop(StopParams{st.exit_code.value_or(0), "exit"});
+  }
+}
+
+void Container::call_on_stop(const StopParams& p) {
+  if (on_stop_called_) return;
+  on_stop_called_ = true;
+  sim_.record("container", "on_stop", {{"container", label_}, {"exit_code", p.exit_code}, {"reason", p.reason}});
+  try {
+    on_stop(p);
+  } catch (...) {
+    on_stop_called_ = false;
+    throw;
+  }
+  on_stop_called_ = false;
+  set_state(ContainerStatus::stopped);
+}
+
+// --- starting (§1.4) -------------------------------------------------------------------------------------
+
+std::vector<int> Container::ports_to_check(const std::vector<int>& explicit_ports) const {
+  if (!explicit_ports.empty()) return explicit_ports;
+  if (!required_ports.empty()) return required_ports;
+  if (default_port) return {*default_port};
+  return {kFallbackPort};
+}
+
+ContainerStartOptions Container::effective_start_options(const std::optional<ContainerStartOptions>& o) const {
+  if (o) return *o;
+  ContainerStartOptions so;
+  so.enable_internet = enable_internet;
+  so.env = env_vars;
+  so.entrypoint = entrypoint;
+  so.labels = labels;
+  return so;
+}
+
+int Container::start_container_if_not_running(int port_to_check, const std::optional<ContainerStartOptions>& options) {
+  if (rt_.running()) {
+    if (!monitor_) monitor_ = rt_.monitor_future();
+    return 0;
+  }
+  if (start_promise_) {  // a cold start is in flight: share it (P:startContainerIfNotRunning, #173/#200)
+    sim_.record("container", "start_coalesced", {{"container", label_}});
+    Future<int> f = *start_promise_;
+    return f.get();
+  }
+  Promise<int> p(sim_, "container start " + label_);
+  start_promise_ = p.future();
+  try {
+    int tries = do_start_container(port_to_check, options);
+    start_promise_.reset();
+    p.set_value(tries);
+    return tries;
+  } catch (const std::exception&) {
+    start_promise_.reset();
+    p.set_exception(std::current_exception());
+    throw;
+  }
+}
+
+void Container::start_handle_error() {
+  if (!monitor_) return;
+  Future<bool> f = *monitor_;
+  try {
+    f.get();
+  } catch (const std::exception& e) {
+    std::string m = e.what();
+    if (!error_is(m, kNoInstance)) {
+      on_error_safe(m);
+      throw;
+    }
+    return;
+  }
+  std::string m = "Container exited before we could determine the container health, exit code: 0";
+  on_error_safe(m);
+  throw ContainerError(m);
+}
+
+int Container::do_start_container(int port_to_check, const std::optional<ContainerStartOptions>& options) {
+  ContainerStartOptions so = effective_start_options(options);
+  for (int tries = 0; tries < kAcquireAttempts; ++tries) {
+    if (tries > 0 && !rt_.running()) start_handle_error();
+    schedule_next_alarm();
+    // The SDK awaits storage.setAlarm() and storage.sync() here: a suspension point where a
+    // concurrent request can run (and must find the start in flight: §8 item 6).
+    sim_.yield();
+    if (!rt_.running()) {
+      refresh_outbound_interception();  // the SDK registers its proxy right before start()
+      internet_at_start_ = enable_internet;
+      rt_.start(so);
+      monitor_ = rt_.monitor_future();
+      set_state(ContainerStatus::running);
+    }
+    renew_activity_timeout();
+    TcpPort tp = rt_.get_tcp_port(port_to_check);
+    Request probe;
+    probe.url = "http://containerstarthealthcheck";
+    try {
+      sim_.record("container", "probe", {{"container", label_}, {"phase", "acquire"}, {"port", port_to_check}, {"attempt", tries}});
+      tp.fetch(probe, kPingTimeout);
+      return tries;
+    } catch (const std::exception& e) {
+      const std::string m = e.what();
+      const bool not_listening = error_is(m, kNotListening);
+      if (not_listening && rt_.running()) return tries;  // the VM is up; the app may not be yet
+      if (!rt_.running() && not_listening) start_handle_error();
+      sim_.sleep_for(kPollInterval);
+      if (tries + 1 == kAcquireAttempts) {
+        if (error_is(m, "Network connection lost")) ctx().abort(std::string(kNoInstance));
+        throw ContainerError(std::string(kNoInstance));
+      }
+    }
+  }
+  throw ContainerError(std::string(kNoInstance));
+}
+
+void Container::start(std::optional<ContainerStartOptions> options) {
+  int port = default_port ? *default_port : (!required_ports.empty() ? required_ports[0] : kFallbackPort);
+  start_container_if_not_running(port, options);
+  setup_monitor_callbacks();
+  ctx().block_concurrency_while([&] { on_start(); });
+}
+
+void Container::start_and_wait_for_ports(std::vector<int> ports, std::optional<ContainerStartOptions> options) {
+  std::vector<int> to_check = ports_to_check(ports);
+  ContainerState st = state();
+  if (st.status == ContainerStatus::healthy && rt_.running()) {
+    if (!monitor_) monitor_ = rt_.monitor_future();
+    setup_monitor_callbacks();
+    return;
+  }
+  sync_pending_stopped_events();
+  const int used = start_container_if_not_running(to_check[0], options);
+  const int left = kPortReadyAttempts - used;
+  for (int port : to_check) {
+    TcpPort tp = rt_.get_tcp_port(port);
+    bool ready = false;
+    for (int i = 0; i < left && !ready; ++i) {
+      Request probe;
+      probe.url = "http://" + ping_endpoint;
+      try {
+        sim_.record("container", "probe", {{"container", label_}, {"phase", "port"}, {"port", port}, {"attempt", i}});
+        // An early probe failure: the VM's network is not up yet, so the first probe is refused as if
+        // nothing listened (buggify, swarm runs only); the SDK polls again.
+        const ContainerFaultKnobs* k = platform_.fault_knobs();
+        if (i == 0 && k && k->buggify && k->buggify->buggify("containers.early_probe_failure"))
+          throw ContainerError(not_listening_message(port));
+        Response r = tp.fetch(probe, kPingTimeout);
+        ready = true;  // any HTTP response counts (§8 item 5)
+        sim_.record("container", "port_ready", {{"container", label_}, {"port", port}, {"status", r.status}});
+      } catch (const std::exception& e) {
+        if (!rt_.running()) {
+          on_error_safe("Container crashed while checking for ports, did you start the container and setup the entrypoint correctly?");
+          throw;
+        }
+        if (i == left - 1) {
+          on_error_safe(fmt::format("Failed to verify port {} is available after {}ms, last error: {}", port,
+                                    (i + 1) * kPollInterval.millis_count(), e.what()));
+          throw;
+        }
+        sim_.sleep_for(kPollInterval);
+      }
+    }
+  }
+  setup_monitor_callbacks();
+  ctx().block_concurrency_while([&] {
+    set_state(ContainerStatus::healthy);
+    on_start();
+  });
+}
+
+// --- stopping -----------------------------------------------------------------------------------------------
+
+void Container::stop(int signo) {
+  if (rt_.running()) {
+    sim_.record("container", "stop", {{"container", label_}, {"signo", signo}});
+    rt_.signal(signo);
+  }
+  sync_pending_stopped_events();
+}
+
+void Container::destroy() { rt_.destroy("Container.destroy()"); }
+void Container::signal(int signo) { rt_.signal(signo); }
+TcpPort Container::get_tcp_port(int port) { return rt_.get_tcp_port(port); }
+bool Container::running() const { return rt_.running(); }
+
+// --- the proxy (§1.4) -------------------------------------------------------------------------------------
+
+Response Container::fetch(const Request& req) {
+  std::optional<int> port = default_port;
+  Request r = req;
+  if (std::optional<std::string> h = req.headers.get(kTargetPortHeader)) {
+    int p = 0;
+    try {
+      size_t used = 0;
+      p = std::stoi(*h, &used);
+      if (used != h->size()) throw std::invalid_argument("trailing characters");
+    } catch (const std::exception&) {
+      throw std::invalid_argument(fmt::format("invalid {} header '{}': expected a port number", kTargetPortHeader, *h));
+    }
+    port = p;
+    r.headers.remove(kTargetPortHeader);
+  }
+  if (!port)
+    throw std::invalid_argument(
+        "No port configured for this container. Set the `defaultPort` in your Container subclass, or specify a port "
+        "with `container.fetch(switchPort(request, port))`.");
+  return container_fetch(std::move(r), port);
+}
+
+Response Container::container_fetch(Request req, std::optional<int> port) {
+  if (!port) port = default_port;
+  if (!port)
+    throw std::invalid_argument("containerFetch: no port given and no default_port set");
+  if (!rt_.running() || state().status != ContainerStatus::healthy) {
+    try {
+      start_and_wait_for_ports({*port});
+    } catch (const std::exception& e) {
+      const std::string m = e.what();
+      sim_.record("container", "start_failed", {{"container", label_}, {"error", m}});
+      if (error_is(m, kNoInstance)) return Response(503, std::string(kNoInstanceBody));
+      if (error_is(m, "you are requesting too many containers per second")) return Response(429, m);
+      return Response(500, "Failed to start container: " + m);
+    }
+  }
+  TcpPort tp = rt_.get_tcp_port(*port);
+  if (req.url.rfind("https:", 0) == 0) req.url.replace(0, 6, "http:");
+  renew_activity_timeout();
+  struct InFlight {
+    Container* c;
+    bool held = true;  // false once the end of a streamed body will release it
+    explicit InFlight(Container* cc) : c(cc) { ++c->inflight_; }
+    ~InFlight() {
+      if (held) c->release_inflight();
+    }
+  };
+  std::string path = req.path();
+  sim_.record("container", "proxy", {{"container", label_}, {"port", *port}, {"method", req.method}, {"path", path}});
+  try {
+    InFlight guard(this);
+    Response r = tp.fetch(std::move(req));
+    if (r.stream && !r.stream->ended()) {
+      // The SDK decrements when the body has been fully streamed, or has failed (P:decrementInflight,
+      // §1.5, §8 item 8): until then the request stays in flight and the window restarts at its end.
+      guard.held = false;
+      std::weak_ptr<Container*> life = life_;
+      r.stream->on_end([life](const BodyStream&) {
+        std::shared_ptr<Container*> c = life.lock();
+        if (!c) return;  // the object was reset meanwhile: its new instance never counted this request
+        (*c)->release_inflight();
+      });
+    }
+    if (r.websocket) {
+      Response relayed = proxy_websocket(std::move(r));
+      guard.held = false;  // from now on the relay holds the count until either side closes
+      return relayed;
+    }
+    return r;
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    sim_.record("container", "proxy_error", {{"container", label_}, {"error", m}});
+    if (error_is(m, kConnectionLost)) return Response(500, "Container suddenly disconnected, try again");
+    return Response(500, "Error proxying request to container: " + m);
+  }
+}
+
+// --- egress (§7.2, §1.3) ------------------------------------------------------------------------------------
+
+void Container::check_outbound_method(const std::string& method) const {
+  if (!outbound_handlers.count(method)) {
+    std::string known;
+    for (const auto& [name, h] : outbound_handlers) known += (known.empty() ? "" : ", ") + name;
+    throw std::invalid_argument(fmt::format("Outbound handler method '{}' not found in outbound_handlers of {} (has: {})",
+                                            method, label_, known.empty() ? "none" : known));
+  }
+}
+
+HttpHandler Container::bind_outbound(const OutboundHandler& h, const std::string& params) {
+  // A copy of the handler and of the context, never `this`: the policy outlives this instance
+  // when the object resets while its container runs.
+  OutboundContext c{ctx().id().hex(), platform_.namespace_of(ctx().id()).name(), params};
+  return [h, c](const Request& r) { return h(r, c); };
+}
+
+void Container::restore_outbound_configuration() {
+  if (outbound_restored_) return;
+  outbound_restored_ = true;
+  std::optional<StoredValue> v = ctx().storage().get(kOutboundConfigurationKey);
+  if (!v || v->type() != StoredValue::Type::map) return;
+  using_interception_ = true;  // a persisted configuration means the proxy was in use
+  const StoredValue::Map& m = v->as_map();
+  auto read_override = [&](const StoredValue& o, const std::string& where) -> std::optional<OutboundOverride> {
+    if (o.type() != StoredValue::Type::map) return std::nullopt;
+    const StoredValue::Map& om = o.as_map();
+    auto method = om.find("method");
+    if (method == om.end() || method->second.type() != StoredValue::Type::string) return std::nullopt;
+    OutboundOverride ov{method->second.as_string(), ""};
+    if (auto p = om.find("params"); p != om.end() && p->second.type() == StoredValue::Type::string) ov.params = p->second.as_string();
+    if (!outbound_handlers.count(ov.method)) {  // the SDK warns and ignores it
+      sim_.record("container", "outbound_restore_skipped", {{"container", label_}, {"where", where}, {"method", ov.method}});
+      return std::nullopt;
+    }
+    return ov;
+  };
+  auto read_list = [&](const char* key) -> std::optional<std::vector<std::string>> {
+    auto it = m.find(key);
+    if (it == m.end() || it->second.type() != StoredValue::Type::array) return std::nullopt;
+    std::vector<std::string> out;
+    for (const StoredValue& h : it->second.as_array())
+      if (h.type() == StoredValue::Type::string) out.push_back(h.as_string());
+    return out;
+  };
+  if (auto it = m.find("outboundHandlerOverride"); it != m.end()) outbound_handler_override_ = read_override(it->second, "*");
+  if (auto it = m.find("outboundByHostOverrides"); it != m.end() && it->second.type() == StoredValue::Type::map)
+    for (const auto& [host, o] : it->second.as_map())
+      if (std::optional<OutboundOverride> ov = read_override(o, host)) outbound_by_host_overrides_[host] = *ov;
+  if (auto it = m.find("hasInterceptAllRegistration"); it != m.end() && it->second.type() == StoredValue::Type::boolean)
+    intercept_all_registration_ = it->second.as_bool();
+  if (auto l = read_list("allowedHosts")) allowed_hosts_override_ = std::move(l);
+  if (auto l = read_list("deniedHosts")) denied_hosts_override_ = std::move(l);
+  sim_.record("container", "outbound_restored",
+              {{"container", label_}, {"overrides", static_cast<int64_t>(outbound_by_host_overrides_.size())},
+               {"catch_all_override", outbound_handler_override_.has_value()}});
+}
+
+void Container::persist_outbound_configuration() {
+  // P:persistOutboundConfiguration: the run-time state only (the static fields are code). Absent
+  // fields are left out rather than stored as undefined.
+  StoredValue::Map m;
+  auto override_value = [](const OutboundOverride& o) {
+    StoredValue::Map om{{"method", StoredValue(o.method)}};
+    if (!o.params.empty()) om.emplace("params", StoredValue(o.params));
+    return StoredValue(std::move(om));
+  };
+  if (!outbound_by_host_overrides_.empty()) {
+    StoredValue::Map hosts;
+    for (const auto& [host, o] : outbound_by_host_overrides_) hosts.emplace(host, override_value(o));
+    m.emplace("outboundByHostOverrides", StoredValue(std::move(hosts)));
+  }
+  if (outbound_handler_override_) m.emplace("outboundHandlerOverride", override_value(*outbound_handler_override_));
+  auto list_value = [](const std::vector<std::string>& l) {
+    StoredValue::Array a;
+    for (const std::string& h : l) a.emplace_back(h);
+    return StoredValue(std::move(a));
+  };
+  if (allowed_hosts_override_) m.emplace("allowedHosts", list_value(*allowed_hosts_override_));
+  if (denied_hosts_override_) m.emplace("deniedHosts", list_value(*denied_hosts_override_));
+  if (intercept_all_registration_) m.emplace("hasInterceptAllRegistration", StoredValue(true));
+  ctx().storage().put(kOutboundConfigurationKey, StoredValue(std::move(m)));
+}
+
+bool Container::using_interception() {
+  restore_outbound_configuration();
+  return using_interception_ || !outbound_by_host.empty() || static_cast<bool>(outbound) || !outbound_handlers.empty() ||
+         allowed_hosts || denied_hosts || allowed_hosts_override_ || denied_hosts_override_;
+}
+
+EgressPolicy Container::outbound_policy() {
+  restore_outbound_configuration();
+  EgressPolicy p;
+  p.internet = enable_internet;
+  p.intercept_https = intercept_https;
+  const std::optional<std::vector<std::string>>& denied = denied_hosts_override_ ? denied_hosts_override_ : denied_hosts;
+  const std::optional<std::vector<std::string>>& allowed = allowed_hosts_override_ ? allowed_hosts_override_ : allowed_hosts;
+  if (denied) p.denied_hosts = *denied;
+  if (allowed) {
+    // An empty list is still "set" in the SDK (an empty array is truthy) and matches nothing, so
+    // every host is refused before any handler: the same as denying "*".
+    if (allowed->empty()) p.denied_hosts.push_back("*");
+    else p.allowed_hosts = *allowed;
+  }
+  for (const auto& [host, o] : outbound_by_host_overrides_)
+    if (auto it = outbound_handlers.find(o.method); it != outbound_handlers.end() && it->second)
+      p.outbound_by_host_override[host] = bind_outbound(it->second, o.params);
+  for (const auto& [host, h] : outbound_by_host)
+    if (h) p.outbound_by_host[host] = bind_outbound(h, "");
+  if (outbound_handler_override_) {
+    if (auto it = outbound_handlers.find(outbound_handler_override_->method); it != outbound_handlers.end() && it->second)
+      p.outbound = bind_outbound(it->second, outbound_handler_override_->params);
+  }
+  if (!p.outbound && outbound) p.outbound = bind_outbound(outbound, "");
+  return p;
+}
+
+bool Container::intercepts_all_outbound() {
+  restore_outbound_configuration();
+  return intercept_all_registration_;
+}
+
+void Container::refresh_outbound_interception() {
+  if (!using_interception()) return;  // nothing configured: the raw network alone decides
+  if (rt_.running()) {
+    // enableInternet is fixed at start (§7.2, §8 item 38): a changed field cannot take effect.
+    // Refused only if the field changed since start and now differs from what the run has:
+    // explicit start options may have started it with another value than the field's (B2).
+    const bool run_has = rt_.egress_policy().internet;
+    const bool started_with = internet_at_start_.value_or(run_has);
+    if (enable_internet != started_with && enable_internet != run_has)
+      throw std::invalid_argument(fmt::format(
+          "container {}: enable_internet changed from {} to {} while the container runs; enableInternet is fixed at "
+          "start and needs a restart (stop the container and start it again) to change (platform-facts §7.2, "
+          "§8 item 38). Host lists and handlers change live",
+          label_, started_with, enable_internet));
+  }
+  // P:shouldInterceptAllOutbound: once promoted, an instance stays intercept-all until it restarts.
+  const bool all = intercept_all_registration_ || outbound_handler_override_ || outbound ||
+                   (allowed_hosts_override_ ? true : allowed_hosts.has_value()) ||
+                   (denied_hosts_override_ ? true : denied_hosts.has_value()) || !outbound_by_host_overrides_.empty();
+  if (all) intercept_all_registration_ = true;
+  persist_outbound_configuration();
+  EgressPolicy p = outbound_policy();
+  sim_.record("container", "outbound_apply",
+              {{"container", label_}, {"running", rt_.running()}, {"intercept_all", all},
+               {"allowed_hosts", static_cast<int64_t>(p.allowed_hosts.size())},
+               {"denied_hosts", static_cast<int64_t>(p.denied_hosts.size())},
+               {"overrides", static_cast<int64_t>(p.outbound_by_host_override.size())},
+               {"by_host", static_cast<int64_t>(p.outbound_by_host.size())}, {"catch_all", static_cast<bool>(p.outbound)}});
+  rt_.set_outbound_proxy(std::move(p));
+}
+
+namespace {
+// Sets `field` to `value`, then runs `apply` (which pushes the configuration to the runtime);
+// puts the old value back if `apply` throws, so a refused change leaves everything as it was.
+template <class T, class Apply>
+void set_then_apply(T& field, T value, Apply apply) {
+  T before = std::move(field);
+  field = std::move(value);
+  try {
+    apply();
+  } catch (...) {
+    field = std::move(before);
+    throw;
+  }
+}
+
+// A host list with `host` added (once) or removed: the run-time override if there is one, else
+// the class field's list.
+std::vector<std::string> hosts_with(const std::optional<std::vector<std::string>>& override_list,
+                                    const std::optional<std::vector<std::string>>& field, const std::string& host, bool add) {
+  std::vector<std::string> l = override_list ? *override_list : field.value_or(std::vector<std::string>{});
+  if (!add) std::erase(l, host);
+  else if (std::find(l.begin(), l.end(), host) == l.end()) l.push_back(host);
+  return l;
+}
+}  // namespace
+
+void Container::set_outbound_handler(const std::string& method, const std::string& params) {
+  restore_outbound_configuration();
+  check_outbound_method(method);
+  set_then_apply(outbound_handler_override_, std::optional<OutboundOverride>(OutboundOverride{method, params}),
+                 [&] { refresh_outbound_interception(); });
+}
+
+void Container::set_outbound_by_host(const std::string& host, const std::string& method, const std::string& params) {
+  restore_outbound_configuration();
+  check_outbound_method(method);
+  auto overrides = outbound_by_host_overrides_;
+  overrides[host] = OutboundOverride{method, params};
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
+}
+
+void Container::remove_outbound_by_host(const std::string& host) {
+  restore_outbound_configuration();
+  auto overrides = outbound_by_host_overrides_;
+  overrides.erase(host);
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
+}
+
+void Container::set_outbound_by_hosts(const std::map<std::string, std::string>& host_to_method) {
+  restore_outbound_configuration();
+  for (const auto& [host, method] : host_to_method) check_outbound_method(method);
+  std::map<std::string, OutboundOverride> overrides;
+  for (const auto& [host, method] : host_to_method) overrides[host] = OutboundOverride{method, ""};
+  set_then_apply(outbound_by_host_overrides_, std::move(overrides), [&] { refresh_outbound_interception(); });
+}
+
+void Container::set_allowed_hosts(std::vector<std::string> hosts) {
+  restore_outbound_configuration();
+  set_then_apply(allowed_hosts_override_, std::optional<std::vector<std::string>>(std::move(hosts)), [&] {
+    using_interception_ = true;
+    refresh_outbound_interception();
+  });
+}
+
+void Container::set_denied_hosts(std::vector<std::string> hosts) {
+  restore_outbound_configuration();
+  set_then_apply(denied_hosts_override_, std::optional<std::vector<std::string>>(std::move(hosts)), [&] {
+    using_interception_ = true;
+    refresh_outbound_interception();
+  });
+}
+
+void Container::allow_host(const std::string& host) {
+  restore_outbound_configuration();
+  set_allowed_hosts(hosts_with(allowed_hosts_override_, allowed_hosts, host, true));
+}
+
+void Container::deny_host(const std::string& host) {
+  restore_outbound_configuration();
+  set_denied_hosts(hosts_with(denied_hosts_override_, denied_hosts, host, true));
+}
+
+void Container::remove_allowed_host(const std::string& host) {
+  restore_outbound_configuration();
+  set_allowed_hosts(hosts_with(allowed_hosts_override_, allowed_hosts, host, false));
+}
+
+void Container::remove_denied_host(const std::string& host) {
+  restore_outbound_configuration();
+  set_denied_hosts(hosts_with(denied_hosts_override_, denied_hosts, host, false));
+}
+
+// --- WebSockets (§3, §1.5) --------------------------------------------------------------------------------
+
+// P:containerFetch, a 101 with a WebSocket: accept the container's end, make a new pair, relay
+// messages both ways. Every message renews the activity window; a close is passed on with 1005
+// and 1006 rewritten to 1000 (they cannot be sent in a close frame); the in-flight count taken
+// for the request drops once, at the first close from either side. A forward that fails closes
+// the other side with 1011. (An "error" event of the SDK is a 1006 close here: workerd reports a
+// dropped connection as a close event.)
+Response Container::proxy_websocket(Response from_container) {
+  struct Relay {
+    WebSocket::Ptr container_ws, server;
+    bool settled = false;
+    uint64_t to_container = 0, to_client = 0;
+  };
+  auto [client, server] = WebSocket::make_pair(sim_, fmt::format("{}/ws{}", label_, ws_proxied_++));
+  auto relay = std::make_shared<Relay>();
+  relay->container_ws = std::move(from_container.websocket);
+  relay->server = server;
+  std::weak_ptr<Container*> life = life_;
+  const std::string label = label_;
+  Simulator& sim = sim_;
+  auto renew = [life] {
+    if (std::shared_ptr<Container*> c = life.lock()) (*c)->renew_activity_timeout();
+  };
+  // settleInflight: once per socket, whichever side closes first.
+  auto settle = [life, relay, label, &sim](const char* closed_by, const WebSocketEvent& ev) {
+    sim.record("container", "ws_close",
+               {{"container", label}, {"ws", relay->server->label()}, {"closed_by", closed_by}, {"code", ev.code},
+                {"to_container", relay->to_container}, {"to_client", relay->to_client}});
+    if (relay->settled) return;
+    relay->settled = true;
+    if (std::shared_ptr<Container*> c = life.lock()) (*c)->release_inflight();
+  };
+  auto forward_close = [](WebSocket& to, const WebSocketEvent& ev) {
+    const int code = ev.code == kWsNoStatusReceived || ev.code == kWsAbnormalClosure ? kWsNormalClosure : ev.code;
+    try {
+      to.close(code, ev.reason.substr(0, std::min(ev.reason.size(), kWsMaxCloseReasonBytes)));
+    } catch (const WebSocketError&) {
+      to.close(kWsInternalError);  // a code this side cannot send (1015): still close it
+    }
+  };
+  sim_.record("container", "ws_open", {{"container", label_}, {"ws", server->label()}, {"status", from_container.status}});
+  std::erase_if(ws_relays_, [](const FiberHandle& f) { return f.done(); });
+  ws_relays_.push_back(sim_.spawn(
+      "ws>ct:" + label_,
+      [relay, renew, settle, forward_close] {
+        for (;;) {
+          WebSocketEvent ev = relay->server->receive();
+          if (ev.is_close()) {
+            settle("client", ev);
+            forward_close(*relay->container_ws, ev);
+            return;
+          }
+          renew();
+          try {
+            relay->container_ws->send(std::move(ev.data));
+            ++relay->to_container;
+          } catch (const WebSocketError&) {
+            relay->server->close(kWsInternalError, "Failed to forward message to container");
+          }
+        }
+      },
+      SpawnOptions{.daemon = true}));
+  ws_relays_.push_back(sim_.spawn(
+      "ct>ws:" + label_,
+      [relay, renew, settle, forward_close] {
+        for (;;) {
+          WebSocketEvent ev = relay->container_ws->receive();
+          if (ev.is_close()) {
+            settle("container", ev);
+            forward_close(*relay->server, ev);
+            return;
+          }
+          renew();
+          try {
+            relay->server->send(std::move(ev.data));
+            ++relay->to_client;
+          } catch (const WebSocketError&) {
+            relay->container_ws->close(kWsInternalError, "Failed to forward message to client");
+          }
+        }
+      },
+      SpawnOptions{.daemon = true}));
+  Response out(from_container.status, "");
+  out.headers = from_container.headers;
+  out.websocket = std::move(client);
+  return out;
+}
+
+}  // namespace cfsim
