@@ -27,6 +27,16 @@ struct SplitMix64 {
   }
 };
 
+// A latency (or any duration) distribution: lognormal with this median and shape sigma, the form
+// of every latency table in the facts (r2-fuse-facts §16.2: mean = median * e^(sigma^2/2),
+// p99 = median * e^(2.326 sigma)). sigma 0 is exactly the median, for tests of exact times.
+// Every seam's latency options use this one type.
+struct Lognormal {
+  Duration median;
+  double sigma = 0.0;
+  bool operator==(const Lognormal&) const = default;
+};
+
 class Random {
  public:
   // The stream named `name` under root seed `seed`.
@@ -49,6 +59,7 @@ class Random {
   // Lognormal with the given median and shape sigma (the facts' latency tables use this form),
   // rounded to whole ns. Requires median >= 0 and a finite sigma >= 0.
   Duration lognormal(Duration median, double sigma);
+  Duration lognormal(const Lognormal& d) { return lognormal(d.median, d.sigma); }
   // Standard normal sample (Marsaglia's polar method, cfsim's own log and sqrt).
   double normal();
   // Index into `weights` with probability proportional to the weight. Requires a positive total.

@@ -7,6 +7,7 @@
 #include "sim/scheduler.h"
 #include "sim/wait.h"
 #include "sim/sync.h"
+#include "sim/timer.h"
 #include "sim/time.h"
 #include "sim/trace.h"
 #include "sim/trace_file.h"
