@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   int mismatches = 0;
   // The Worker: the pair's index travels in the URL, the object's check comes back as the status.
   WorkerOptions wo;
-  wo.client_latency_median = Duration::zero();
+  wo.client_latency.median = Duration::zero();
   Worker worker(sim, [kv](const Request& req, Env& env) {
     int i = std::stoi(req.path().substr(1));
     bool same = env.durable_object("BENCH").get_by_name("bench").call<BenchObject>(

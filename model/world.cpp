@@ -27,8 +27,8 @@ SimOptions with_world_info(SimOptions so, const WorldOptions& o) {
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> run_info(const WorkerOptions& o) {
-  return {{"worker.client_latency_median", format_duration(o.client_latency_median)},
-          {"worker.client_latency_sigma", fmt::format("{}", o.client_latency_sigma)}};
+  return {{"worker.client_latency_median", format_duration(o.client_latency.median)},
+          {"worker.client_latency_sigma", fmt::format("{}", o.client_latency.sigma)}};
 }
 
 std::vector<std::pair<std::string, std::string>> run_info(const WorldOptions& o) {

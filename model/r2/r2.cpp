@@ -216,9 +216,9 @@ std::string R2Value::digest_hex() const {
 
 R2Options R2Options::no_latency() {
   R2Options o;
-  for (R2Latency* l : {&o.head, &o.get, &o.put, &o.del, &o.list, &o.create_multipart, &o.upload_part,
+  for (Lognormal* l : {&o.head, &o.get, &o.put, &o.del, &o.list, &o.create_multipart, &o.upload_part,
                        &o.complete_multipart, &o.abort_multipart})
-    *l = R2Latency{Duration::zero(), 0.0};
+    *l = Lognormal{Duration::zero(), 0.0};
   o.complete_per_part = Duration::zero();
   o.get_bytes_per_s = 0;
   o.put_bytes_per_s = 0;
@@ -227,7 +227,7 @@ R2Options R2Options::no_latency() {
 
 std::vector<std::pair<std::string, std::string>> run_info(const R2Options& o, const std::string& prefix) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto lat = [&](const char* name, const R2Latency& l) {
+  auto lat = [&](const char* name, const Lognormal& l) {
     out.emplace_back(prefix + name + "_median", format_duration(l.median));
     out.emplace_back(prefix + name + "_sigma", fmt::format("{}", l.sigma));
   };
@@ -264,7 +264,7 @@ R2Bucket::R2Bucket(Simulator& sim, std::string name, R2Options options)
       fault_rng_(sim.random("r2/" + name_ + "/faults")) {
   if (name_.empty()) throw std::invalid_argument("R2Bucket: the bucket name must not be empty");
   const std::string max_d = format_duration(kR2MaxDuration);
-  const std::pair<const char*, const R2Latency*> latencies[] = {
+  const std::pair<const char*, const Lognormal*> latencies[] = {
       {"head", &options_.head},
       {"get", &options_.get},
       {"put", &options_.put},
@@ -334,7 +334,7 @@ Duration R2Bucket::transfer(uint64_t bytes, uint64_t bytes_per_s) const {
   return std::min(kR2MaxDuration, Duration::nanos(static_cast<int64_t>(secs * kNs + rem * kNs / bytes_per_s)));
 }
 
-void R2Bucket::wait(std::string_view op, const R2Latency& l, Duration extra) {
+void R2Bucket::wait(std::string_view op, const Lognormal& l, Duration extra) {
   if (!sim_.in_fiber()) return;
   Duration draw = rng_.lognormal(l.median, l.sigma);  // Duration::max() at most
   if (knobs_) {

@@ -217,23 +217,18 @@ struct R2UploadedPart {
 // int64 range (Time::max() is about 292 years).
 inline constexpr Duration kR2MaxDuration = Duration::seconds(int64_t{365} * 86400);
 
-// One operation's latency: lognormal(median, sigma).
-struct R2Latency {
-  Duration median;
-  double sigma = 0.0;
-};
-
+// Each operation's latency is a Lognormal (sim/random.h) of median and sigma.
 struct R2Options {
   // r2-fuse-facts §16.2 (same region, warm connections; assumptions calibrated on §14).
-  R2Latency head{Duration::millis(30), 0.7};
-  R2Latency get{Duration::millis(40), 0.7};  // time to first byte
-  R2Latency put{Duration::millis(80), 0.8};
-  R2Latency del{Duration::millis(50), 0.7};
-  R2Latency list{Duration::millis(100), 0.8};
-  R2Latency create_multipart{Duration::millis(50), 0.7};
-  R2Latency upload_part{Duration::millis(80), 0.8};
-  R2Latency complete_multipart{Duration::millis(100), 0.8};
-  R2Latency abort_multipart{Duration::millis(50), 0.7};
+  Lognormal head{Duration::millis(30), 0.7};
+  Lognormal get{Duration::millis(40), 0.7};  // time to first byte
+  Lognormal put{Duration::millis(80), 0.8};
+  Lognormal del{Duration::millis(50), 0.7};
+  Lognormal list{Duration::millis(100), 0.8};
+  Lognormal create_multipart{Duration::millis(50), 0.7};
+  Lognormal upload_part{Duration::millis(80), 0.8};
+  Lognormal complete_multipart{Duration::millis(100), 0.8};
+  Lognormal abort_multipart{Duration::millis(50), 0.7};
   Duration complete_per_part = Duration::micros(50);  // complete_per_part x max_parts <= 365 days
   uint64_t get_bytes_per_s = 40'000'000;  // per stream; 0 = transfer takes no time
   uint64_t put_bytes_per_s = 17'000'000;
@@ -328,7 +323,7 @@ class R2Bucket {
   // The caller waits the operation's latency (x r2.latency_percent, plus a rare stall under
   // r2.stall_ppm); then the operation fails if the bucket is in an outage (10043) or
   // r2.error_ppm draws an internal error (10001).
-  void wait(std::string_view op, const R2Latency& l, Duration extra = Duration::zero());
+  void wait(std::string_view op, const Lognormal& l, Duration extra = Duration::zero());
   Duration transfer(uint64_t bytes, uint64_t bytes_per_s) const;
   bool condition_holds(const R2Conditional& c, const Stored* s) const;
   // The write-rate check at the instant a write lands: throws 10058 if rejected.

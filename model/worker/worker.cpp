@@ -60,7 +60,7 @@ Response Worker::client_websocket(Request req) {
 Response Worker::client_fetch(Request req) {
   const bool upgrade = is_websocket_upgrade(req);
   const uint64_t n = ++requests_;
-  sim_.sleep_for(latency_rng_.lognormal(options_.client_latency_median, options_.client_latency_sigma));
+  sim_.sleep_for(latency_rng_.lognormal(options_.client_latency));
   sim_.record_begin("worker", "request", {{"id", n}, {"method", req.method}, {"url", req.url}});
   auto out = std::make_shared<Response>();
   auto invocation = sim_.spawn(fmt::format("worker#{}", n), [this, out, req = std::move(req)] {
@@ -83,14 +83,14 @@ Response Worker::client_fetch(Request req) {
     } else {
       // The client's end crosses the client <-> edge connection: every message, each way, takes
       // one client latency, drawn per message from this socket's own stream.
-      out->websocket->add_hop(options_.client_latency_median, options_.client_latency_sigma,
+      out->websocket->add_hop(options_.client_latency.median, options_.client_latency.sigma,
                               sim_.random(fmt::format("worker.websocket/{}", n)));
       sim_.record("worker", "websocket", {{"id", n}, {"status", out->status}, {"ws", out->websocket->label()}});
     }
   }
   // One latency for the way back, drawn once: the headers and then every chunk of a streamed body
   // cross it in order.
-  const Duration back = latency_rng_.lognormal(options_.client_latency_median, options_.client_latency_sigma);
+  const Duration back = latency_rng_.lognormal(options_.client_latency);
   if (out->stream) out->stream = out->stream->relay(back, fmt::format("worker#{} -> client", n));
   sim_.sleep_for(back);
   return std::move(*out);

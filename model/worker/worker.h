@@ -54,8 +54,7 @@ using WorkerFetch = std::function<Response(const Request&, Env&)>;
 
 struct WorkerOptions {
   // One-way latency between a client and the Cloudflare edge, per request (lognormal).
-  Duration client_latency_median = Duration::millis(20);
-  double client_latency_sigma = 0.0;
+  Lognormal client_latency{Duration::millis(20), 0.0};
 };
 
 class Worker {

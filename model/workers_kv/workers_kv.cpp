@@ -58,16 +58,21 @@ constexpr std::string_view kCursorTag = "kv1:";
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> run_info(const KvOptions& o, const std::string& prefix) {
-  return {{prefix + "default_cache_ttl", format_duration(o.default_cache_ttl)},
+  std::vector<std::pair<std::string, std::string>> out = {{prefix + "default_cache_ttl", format_duration(o.default_cache_ttl)},
           {prefix + "min_cache_ttl", format_duration(o.min_cache_ttl)},
           {prefix + "write_visible_locally", o.write_visible_locally ? "true" : "false"},
           {prefix + "list_lag", format_duration(o.list_lag)},
           {prefix + "list_tombstone_retention", format_duration(o.list_tombstone_retention)},
           {prefix + "min_write_interval", format_duration(o.min_write_interval)},
           {prefix + "epoch_at_start_s", std::to_string(o.epoch_at_start_s)},
-          {prefix + "read_hit_latency_median", format_duration(o.read_hit_latency_median)},
-          {prefix + "central_latency_median", format_duration(o.central_latency_median)},
-          {prefix + "latency_sigma", fmt::format("{}", o.latency_sigma)}};
+          {prefix + "read_hit_latency_median", format_duration(o.read_hit_latency.median)},
+          {prefix + "central_latency_median", format_duration(o.central_latency.median)},
+          {prefix + "latency_sigma", fmt::format("{}", o.read_hit_latency.sigma)}};
+  // The keys above predate one sigma per latency; a central sigma of its own gets its own key (only
+  // then, so that the header of a default run is what it always was).
+  if (o.central_latency.sigma != o.read_hit_latency.sigma)
+    out.emplace_back(prefix + "central_latency_sigma", fmt::format("{}", o.central_latency.sigma));
+  return out;
 }
 
 KvNamespace::KvNamespace(Simulator& sim, std::string name, KvOptions options)
@@ -83,8 +88,8 @@ KvNamespace::KvNamespace(Simulator& sim, std::string name, KvOptions options)
       {"list_lag", options_.list_lag},
       {"list_tombstone_retention", options_.list_tombstone_retention},
       {"min_write_interval", options_.min_write_interval},
-      {"read_hit_latency_median", options_.read_hit_latency_median},
-      {"central_latency_median", options_.central_latency_median}};
+      {"read_hit_latency.median", options_.read_hit_latency.median},
+      {"central_latency.median", options_.central_latency.median}};
   for (const auto& [what, d] : durations)
     if (d < Duration::zero() || d > kMaxOptionDuration)
       throw std::invalid_argument(fmt::format("KvOptions: {} {} is outside 0s..{} (365 days)", what,
@@ -92,9 +97,9 @@ KvNamespace::KvNamespace(Simulator& sim, std::string name, KvOptions options)
   if (options_.epoch_at_start_s < 0 || options_.epoch_at_start_s > kMaxEpochAtStartS)
     throw std::invalid_argument(fmt::format("KvOptions: epoch_at_start_s {} is outside 0..{} (9999-12-31T23:59:59Z)",
                                             options_.epoch_at_start_s, kMaxEpochAtStartS));
-  if (!(options_.latency_sigma >= 0) || options_.latency_sigma == std::numeric_limits<double>::infinity())
-    throw std::invalid_argument(
-        fmt::format("KvOptions: latency_sigma {} must be finite and >= 0", options_.latency_sigma));
+  for (const auto& [what, l] : {std::pair{"read_hit_latency", options_.read_hit_latency}, std::pair{"central_latency", options_.central_latency}})
+    if (!(l.sigma >= 0) || l.sigma == std::numeric_limits<double>::infinity())
+      throw std::invalid_argument(fmt::format("KvOptions: {}.sigma {} must be finite and >= 0", what, l.sigma));
   if (options_.max_list_limit < 1) throw std::invalid_argument("KvOptions: max_list_limit must be >= 1");
 }
 
@@ -254,9 +259,9 @@ int64_t KvNamespace::central_view_ns(const std::string& location, const std::str
   return now.ns - std::min(Duration::millis(knobs_->propagation_delay_ms).ns, kept);
 }
 
-void KvNamespace::wait(std::string_view op, Duration median) {
+void KvNamespace::wait(std::string_view op, const Lognormal& latency) {
   if (!sim_.in_fiber()) return;
-  Duration d = rng_.lognormal(median, options_.latency_sigma);
+  Duration d = rng_.lognormal(latency);
   if (knobs_) d = d.scaled_percent(knobs_->latency_percent);
   sim_.sleep_for(d);
   // The KV service unavailable: workerd's "KV <METHOD> failed: <status> <text>" form; the status is
@@ -275,7 +280,7 @@ std::optional<KvValueWithMetadata> KvNamespace::get_with_metadata(std::string_vi
   EntryPtr e = read_through(loc, std::string(key), ttl, hit);
   sim_.record("kv", "get",
               {{"ns", name_}, {"loc", loc}, {"key", key}, {"result", hit ? "hit" : "miss"}, {"found", e != nullptr}});
-  wait("GET", hit ? options_.read_hit_latency_median : options_.central_latency_median);
+  wait("GET", hit ? options_.read_hit_latency : options_.central_latency);
   if (!e) return std::nullopt;
   return KvValueWithMetadata{e->value, e->metadata_json};
 }
@@ -304,7 +309,7 @@ std::map<std::string, std::optional<KvValueWithMetadata>> KvNamespace::get_bulk_
   }
   sim_.record("kv", "get_bulk", {{"ns", name_}, {"loc", loc}, {"keys", keys.size()}, {"misses", misses}});
   // One operation [K6][K1], so one latency: a miss if anything had to reach the central store.
-  wait("GET_BULK", misses == 0 ? options_.read_hit_latency_median : options_.central_latency_median);
+  wait("GET_BULK", misses == 0 ? options_.read_hit_latency : options_.central_latency);
   return out;
 }
 
@@ -365,7 +370,7 @@ void KvNamespace::del(std::string_view location, std::string_view key) {
 }
 
 void KvNamespace::write(std::string_view op, std::string_view location, std::string_view key, EntryPtr entry) {
-  wait(op, options_.central_latency_median);  // the write travels to the central store, then lands
+  wait(op, options_.central_latency);  // the write travels to the central store, then lands
   const Time now = sim_.now();
   forget_dead_keys(now);  // first, so a key due now is forgotten, not rate-limited
   auto [it, inserted] = central_.try_emplace(std::string(key));
@@ -447,7 +452,7 @@ KvListResult KvNamespace::list(const KvListOptions& o) {
   }
   sim_.record("kv", "list",
               {{"ns", name_}, {"prefix", o.prefix}, {"keys", out.keys.size()}, {"complete", out.list_complete}});
-  wait("LIST", options_.central_latency_median);
+  wait("LIST", options_.central_latency);
   return out;
 }
 

@@ -46,8 +46,8 @@
 // - Nothing else fails: no lost writes, no partial values, no errors but the limits below.
 //
 // Latency (an assumption: the facts give no figures): a read served from the edge cache takes a
-// lognormal draw around `read_hit_latency_median` (5 ms), anything that reaches the central store
-// (a read miss, a write, a list) around `central_latency_median` (30 ms); a bulk read takes one draw
+// lognormal draw `read_hit_latency` (median 5 ms), anything that reaches the central store
+// (a read miss, a write, a list) `central_latency` (median 30 ms; both sigma 0.5); a bulk read takes one draw
 // (a miss if any key missed). Draws come from the stream "kv/<namespace>". An operation called
 // outside any fiber (test setup) takes no time. Reads and lists see the state at the instant they
 // are called, then the caller waits; writes wait first, then land.
@@ -72,7 +72,7 @@
 // - list limit > 1000: "KV GET failed: 400 Invalid key_count_limit of N. Please specify an integer
 //   less than 1000." A limit <= 0 means the default (workerd sends only a positive limit).
 // - Options: every Duration option must lie in 0..365 days, epoch_at_start_s in 0..253402300799
-//   (9999-12-31T23:59:59Z), latency_sigma finite and >= 0; otherwise the constructor throws
+//   (9999-12-31T23:59:59Z), latency sigmas finite and >= 0; otherwise the constructor throws
 //   std::invalid_argument naming the value and the limit.
 // - The 1 000 operations per Worker invocation limit [K1] is not modelled.
 //
@@ -133,9 +133,8 @@ struct KvOptions {
   // Epoch second (Unix time) at virtual time 0, for `expiration` (default 2026-01-01T00:00:00Z).
   int64_t epoch_at_start_s = 1'767'225'600;
   // Latency, lognormal (an assumption, see the header comment).
-  Duration read_hit_latency_median = Duration::millis(5);
-  Duration central_latency_median = Duration::millis(30);
-  double latency_sigma = 0.5;
+  Lognormal read_hit_latency{Duration::millis(5), 0.5};
+  Lognormal central_latency{Duration::millis(30), 0.5};
   // Limits [K1][K4][K5][K6].
   size_t max_key_bytes = 512;
   size_t max_value_bytes = 25 * 1024 * 1024;
@@ -267,7 +266,7 @@ class KvNamespace {
   int64_t central_view_ns(const std::string& location, const std::string& key, Time now) const;
   void write(std::string_view op, std::string_view location, std::string_view key, EntryPtr entry);
   // Waits an operation's latency; then `op` fails with 503 if the namespace is in an outage.
-  void wait(std::string_view op, Duration median);
+  void wait(std::string_view op, const Lognormal& latency);
   static std::string checked_location(std::string_view location);
 
   Simulator& sim_;

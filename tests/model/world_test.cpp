@@ -32,8 +32,8 @@ void add_app(World& w) {
 WorldOptions exact_options() {
   WorldOptions o;
   o.containers.cold_start_sigma = 0;
-  o.worker.client_latency_median = 20ms;
-  o.worker.client_latency_sigma = 0;
+  o.worker.client_latency.median = 20ms;
+  o.worker.client_latency.sigma = 0;
   return o;
 }
 

@@ -286,8 +286,8 @@ struct World {
   }
   static WorkerOptions worker_options(bool exact) {
     WorkerOptions o;
-    o.client_latency_median = 20ms;
-    o.client_latency_sigma = exact ? 0.0 : 0.5;
+    o.client_latency.median = 20ms;
+    o.client_latency.sigma = exact ? 0.0 : 0.5;
     return o;
   }
 

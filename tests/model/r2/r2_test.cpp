@@ -48,7 +48,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // The §16.2 medians with sigma 0 and no transfer time: exact, known latencies.
 R2Options exact_latency() {
   R2Options o;
-  for (R2Latency* l : {&o.head, &o.get, &o.put, &o.del, &o.list, &o.create_multipart, &o.upload_part,
+  for (Lognormal* l : {&o.head, &o.get, &o.put, &o.del, &o.list, &o.create_multipart, &o.upload_part,
                        &o.complete_multipart, &o.abort_multipart})
     l->sigma = 0.0;
   o.get_bytes_per_s = 0;
@@ -601,7 +601,7 @@ TEST(R2List, Item33_ShortPageKnobIsDeterministic_R3) {
 
 // --- latency (r2-fuse-facts §16.2) ----------------------------------------------------------------
 
-TEST(R2Latency, Sigma0GivesTheSection16_2MediansExactly) {
+TEST(Lognormal, Sigma0GivesTheSection16_2MediansExactly) {
   Simulator sim;
   R2Options o = exact_latency();
   o.get_bytes_per_s = 40'000'000;
@@ -633,7 +633,7 @@ TEST(R2Latency, Sigma0GivesTheSection16_2MediansExactly) {
                                       50'000}));
 }
 
-TEST(R2Latency, CallsOutsideAFiberTakeNoTime) {
+TEST(Lognormal, CallsOutsideAFiberTakeNoTime) {
   Simulator sim;
   R2Bucket b(sim, "B");  // default, random latencies
   b.put("k", "v");
@@ -838,7 +838,7 @@ TEST(R2Options, OutOfRangeValuesAreRejectedNamingValueAndLimit) {
   EXPECT_NO_THROW(R2Bucket(sim, "B", ok));
 }
 
-TEST(R2Latency, TransferTimeSaturatesInsteadOfWrapping) {
+TEST(Lognormal, TransferTimeSaturatesInsteadOfWrapping) {
   Simulator sim;
   R2Options o = exact_latency();
   o.put_bytes_per_s = 500;  // 4.995 TiB at 500 B/s: 1.1e19 ns, past int64

@@ -45,7 +45,7 @@ TEST(Worker, GetRandomPicksInstanceKUniformly_S8_item16) {
 TEST(Worker, ClientsReachObjectsOnlyThroughTheHandlerWithLatency) {
   WorldLike w;
   WorkerOptions o;
-  o.client_latency_median = 20ms;
+  o.client_latency.median = 20ms;
   Worker worker(w.sim, [](const Request& req, Env& env) { return get_container(env.durable_object("ECHO"), "main").fetch(req); }, o);
   worker.env().bind("ECHO", w.ns);
   Response r;

@@ -22,9 +22,10 @@ namespace {
 // No latency: operations called outside a fiber take no time anyway, this makes fibers exact too.
 KvOptions exact() {
   KvOptions o;
-  o.read_hit_latency_median = Duration::zero();
-  o.central_latency_median = Duration::zero();
-  o.latency_sigma = 0.0;
+  o.read_hit_latency.median = Duration::zero();
+  o.central_latency.median = Duration::zero();
+  o.read_hit_latency.sigma = 0.0;
+  o.central_latency.sigma = 0.0;
   return o;
 }
 
@@ -409,7 +410,8 @@ TEST(WorkersKv, LastWriteWinsByArrivalAtTheCentralStore_S6_K4) {
     sim.trace().add_sink(sink);
     KvOptions o;
     o.min_write_interval = Duration::zero();  // both writes within 1 s on purpose
-    o.latency_sigma = 1.0;
+    o.read_hit_latency.sigma = 1.0;
+    o.central_latency.sigma = 1.0;
     KvNamespace kv(sim, "CACHE", o);
     sim.spawn("first", [&] { kv.put("WNAM", "k", "first"); });
     sim.spawn("second", [&] {
@@ -432,7 +434,8 @@ TEST(WorkersKv, LastWriteWinsByArrivalAtTheCentralStore_S6_K4) {
 TEST(WorkersKv, OperationsFromFibersTakeTheirLatency) {
   Simulator sim;
   KvOptions o;
-  o.latency_sigma = 0.0;  // exactly the medians: 5 ms hit, 30 ms central
+  o.read_hit_latency.sigma = 0.0;
+  o.central_latency.sigma = 0.0;
   KvNamespace kv(sim, "CACHE", o);
   std::vector<int64_t> took;
   sim.spawn("worker", [&] {
@@ -538,8 +541,8 @@ TEST(WorkersKv, OptionsOutsideTheirBoundsAreRejectedNamingValueAndLimit) {
   EXPECT_EQ(error_with(o), fmt::format("KvOptions: default_cache_ttl {} is outside 0s..8760h00m00.000s (365 days)",
                                        format_duration(Duration::max())));
   o = exact();
-  o.central_latency_median = year + 1s;
-  EXPECT_NE(error_with(o).find("central_latency_median"), std::string::npos);
+  o.central_latency.median = year + 1s;
+  EXPECT_NE(error_with(o).find("central_latency.median"), std::string::npos);
   o = exact();
   o.epoch_at_start_s = INT64_MAX;  // epoch_seconds(now) overflowed
   EXPECT_EQ(error_with(o), fmt::format("KvOptions: epoch_at_start_s {} is outside 0..253402300799 "
@@ -548,8 +551,8 @@ TEST(WorkersKv, OptionsOutsideTheirBoundsAreRejectedNamingValueAndLimit) {
   o.epoch_at_start_s = -1;
   EXPECT_NE(error_with(o).find("epoch_at_start_s -1"), std::string::npos);
   o = exact();
-  o.latency_sigma = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_NE(error_with(o).find("latency_sigma"), std::string::npos);
+  o.central_latency.sigma = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(error_with(o).find("central_latency.sigma"), std::string::npos);
 
   // At the bounds everything works, lists included (the cutoff is now - 730 days).
   o = exact();
