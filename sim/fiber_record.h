@@ -5,6 +5,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include "sim/assert.h"
 #include "sim/scheduler.h"
 
 #include <fmt/format.h>

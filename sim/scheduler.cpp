@@ -91,7 +91,8 @@ void Simulator::record_phase(std::string_view category, std::string_view name, P
 
 void Simulator::push(int64_t time, Fiber* f, uint64_t arg, int code) {
   if (f) ++f->pending;
-  const uint64_t packed = f ? (arg << 1 | static_cast<uint64_t>(code)) : (static_cast<uint64_t>(code) << 32 | arg);
+  CFSIM_ASSERT(f ? (code == kWoken || code == kTimedOut) : arg <= UINT32_MAX);
+  const uint64_t packed = f ? Event::pack_fiber(arg, code) : Event::pack_callback(static_cast<uint32_t>(arg), static_cast<uint32_t>(code));
   if (!opts_.shuffle_ties && time == now_.ns) {
     due_now_.push_back(Event{time, next_seq_++, f, packed});
     return;
@@ -103,11 +104,11 @@ void Simulator::push(int64_t time, Fiber* f, uint64_t arg, int code) {
 
 bool Simulator::is_stale(const Event& e) const {
   if (!e.fiber) {
-    const Callback& c = callbacks_[static_cast<uint32_t>(e.arg)];
-    return !c.pending || c.generation != static_cast<uint32_t>(e.arg >> 32);
+    const Callback& c = callbacks_[e.slot()];
+    return !c.pending || c.generation != e.generation();
   }
   const Fiber* f = e.fiber;
-  if (f->epoch != e.arg >> 1) return true;
+  if (f->epoch != e.epoch()) return true;
   return !(f->state == FiberState::not_started || f->state == FiberState::blocked || f->state == FiberState::runnable);
 }
 
@@ -140,8 +141,8 @@ bool Simulator::pop_next(Event& e, Time until, bool& time_limit_hit) {
       Fiber* f = e.fiber;
       if (--f->pending == 0 && terminal(f->state)) live_.erase(f->id);
     } else {  // a cancelled callback: its slot can be reused now that its event is gone
-      ++callbacks_[static_cast<uint32_t>(e.arg)].generation;
-      free_slots_.push_back(static_cast<uint32_t>(e.arg));
+      ++callbacks_[e.slot()].generation;
+      free_slots_.push_back(e.slot());
     }
   }
 }
@@ -259,18 +260,18 @@ RunResult Simulator::run(RunLimits limits) {
       } else {
         if (f->state == FiberState::blocked) {  // a timer claiming the wait
           f->epoch++;
-          f->wake_code = static_cast<int>(e.arg & 1);
+          f->wake_code = e.wake_code();
         }
         resume(f);
       }
       if (terminal(f->state) && f->pending == 0) live_.erase(f->id);
     } else {
-      Callback& c = callbacks_[static_cast<uint32_t>(e.arg)];
+      Callback& c = callbacks_[e.slot()];
       std::function<void()> fn = std::move(c.fn);
       c.fn = nullptr;
       c.pending = false;
       ++c.generation;
-      free_slots_.push_back(static_cast<uint32_t>(e.arg));
+      free_slots_.push_back(e.slot());
       fn();
     }
   }

@@ -171,12 +171,20 @@ class Simulator {
   const StackPool& stacks() const { return stacks_; }
 
  private:
-  // 32 bytes: the heap moves these around on every event.
+  // 32 bytes: the heap moves these around on every event. `arg` packs what the event needs to
+  // know whether it is stale; read it only through the accessors.
   struct Event {
     int64_t time;
     uint64_t key;          // tie-break among same-instant events: a sequence number (FIFO) or a random draw
     detail::Fiber* fiber;  // a fiber to resume, or nullptr for a callback
     uint64_t arg;          // fiber: wait epoch << 1 | wake code; callback: generation << 32 | slot
+
+    static uint64_t pack_fiber(uint64_t epoch, int code) { return epoch << 1 | static_cast<uint64_t>(code); }
+    static uint64_t pack_callback(uint32_t slot, uint32_t generation) { return static_cast<uint64_t>(generation) << 32 | slot; }
+    uint64_t epoch() const { return arg >> 1; }                // fiber events
+    int wake_code() const { return static_cast<int>(arg & 1); }  // fiber events: kWoken or kTimedOut
+    uint32_t slot() const { return static_cast<uint32_t>(arg); }  // callback events
+    uint32_t generation() const { return static_cast<uint32_t>(arg >> 32); }
   };
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
