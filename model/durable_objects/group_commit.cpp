@@ -89,6 +89,7 @@ void ObjectHost::finish_round_trip() {
   if (storage_.has_pending_writes()) {
     // A transaction() is open across a suspension: the storage defers the commit until it ends
     // (a commit must never split one), so nothing is durable yet. Try again after another trip.
+    CFSIM_ASSERT(storage_.in_transaction());
     start_round_trip();
     return;
   }

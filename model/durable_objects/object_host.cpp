@@ -128,6 +128,7 @@ void ObjectHost::reset_instance(const std::string& reason, bool lose_unconfirmed
     if (storage_.has_pending_writes() || alarm_dirty_)
       sim_.record("do", "writes_lost", {{"object", label_}, {"batches", batches_closed_ - batches_durable_}});
     storage_.rollback();
+    CFSIM_ASSERT(!storage_.has_pending_writes());  // everything since the last commit is gone
     revert_alarm();
     writes_seen_ = storage_ops();
     batches_closed_ = batches_durable_;

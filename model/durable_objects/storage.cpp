@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "model/durable_objects/storage_impl.h"
+#include "sim/assert.h"
 #include "sim/hash.h"
 #include "sim/scheduler.h"
 
@@ -370,8 +371,11 @@ void ObjectStorage::ensure_txn() {
 }
 
 void ObjectStorage::cancel_cursors(const char* why) {
-  // cancel() unlinks the cursor from the list.
-  while (cursors_) cursors_->cancel(why);
+  while (cursors_) {
+    SqlCursor* c = cursors_;
+    c->cancel(why);
+    CFSIM_ASSERT(cursors_ != c);  // cancel() unlinks the cursor from the list
+  }
 }
 
 void ObjectStorage::require_sqlite(const char* what) {

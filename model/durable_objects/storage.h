@@ -304,6 +304,9 @@ struct StorageCounters {
 
 // ---------------------------------------------------------------------------------------------
 
+// The engine. An app never holds one: it sees ctx.storage (DurableObjectStorage, storage_api.h),
+// which forwards the platform's calls here; commit, rollback, abandon_transactions and the
+// operation gate are the object host's (object_host.h).
 class ObjectStorage {
  public:
   // `sim` (optional) receives one trace record per operation (category "storage"); `label` names

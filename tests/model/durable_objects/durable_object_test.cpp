@@ -10,6 +10,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The app's ctx.storage is the platform's surface (ctx.storage.sql.exec, get/put/delete/list,
+// transactions, alarms: developers.cloudflare.com/durable-objects/api/storage-api/); the engine's
+// commit, rollback and operation gate are out of its reach.
+template <class S> concept HasSqlSurface = requires(S& s) { s.sql().exec("SELECT 1"); s.sql().database_size(); s.get_alarm(); };
+template <class S> concept HasCommit = requires(S& s) { s.commit(); };
+template <class S> concept HasRollback = requires(S& s) { s.rollback(); };
+template <class S> concept HasAbandon = requires(S& s) { s.abandon_transactions(); };
+template <class S> concept HasOperationGate = requires(S& s) { s.set_operation_gate([] {}); };
+template <class S> concept HasBareExec = requires(S& s) { s.exec("SELECT 1"); };
+template <class C> concept HasCtxAlarm = requires(C& c) { c.set_alarm(Time::zero()); };
+static_assert(HasSqlSurface<DurableObjectStorage>);
+static_assert(!HasCommit<DurableObjectStorage> && !HasRollback<DurableObjectStorage>);
+static_assert(!HasAbandon<DurableObjectStorage> && !HasOperationGate<DurableObjectStorage>);
+static_assert(!HasBareExec<DurableObjectStorage>, "SQL is ctx.storage.sql.exec");
+static_assert(!HasCtxAlarm<DurableObjectState>, "alarms are ctx.storage.setAlarm");
+static_assert(HasCommit<ObjectStorage>, "the engine, the host's, still commits");
+
 // A counter object: an in-memory count (lost on reset/eviction) and a stored count (kept).
 struct Counter : DurableObject {
   int memory = 0;
