@@ -40,7 +40,7 @@ constexpr int kDistinctIds = 1000;  // ids cycle, so the table stays small as in
 struct BenchObject : DurableObject {
   explicit BenchObject(DurableObjectState& c) : DurableObject(c) {
     if (ctx().storage().backend() == StorageBackend::sqlite)
-      ctx().storage().exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)");
+      ctx().storage().sql().exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)");
   }
   // One KV pair; returns whether the get saw the put.
   bool kv_pair(int i) {
@@ -52,8 +52,8 @@ struct BenchObject : DurableObject {
   bool sql_pair(int i) {
     int64_t id = i % kDistinctIds;
     std::string v = "v" + std::to_string(i);
-    ctx().storage().exec("INSERT OR REPLACE INTO t(id, v) VALUES (?, ?)", {id, v});
-    auto row = ctx().storage().exec("SELECT v FROM t WHERE id = ?", {id}).next();
+    ctx().storage().sql().exec("INSERT OR REPLACE INTO t(id, v) VALUES (?, ?)", {id, v});
+    auto row = ctx().storage().sql().exec("SELECT v FROM t WHERE id = ?", {id}).next();
     return row && std::get<std::string>((*row)[0]) == v;
   }
 };
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   RunResult r = sim.run();
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-  ObjectStorage& s = ns.host(stub.id()).storage();
+  ObjectStorage& s = ns.host(stub.id()).storage_engine();
   int64_t count = kv ? static_cast<int64_t>(s.kv_key_count())
                      : std::get<int64_t>(s.exec("SELECT count(*) FROM t").one()[0]);
   bool ok = mismatches == 0 && count == kDistinctIds && r.reason == StopReason::quiescent && r.failed.empty();

@@ -21,10 +21,10 @@ constexpr int kRequestsPerClient = 40;
 
 struct CounterObject : DurableObject {
   explicit CounterObject(DurableObjectState& c) : DurableObject(c) {
-    ctx().storage().exec("CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    ctx().storage().sql().exec("CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
   }
   Response fetch(const Request& req) override {
-    ObjectStorage& s = ctx().storage();
+    SqlStorage& s = ctx().storage().sql();
     if (req.path() == "/inc") {
       s.exec("INSERT INTO counter (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1");
       return Response(200, std::to_string(std::get<int64_t>(s.exec("SELECT n FROM counter WHERE id = 1").one()[0])));
@@ -80,8 +80,8 @@ ScenarioResult run_do_counter(const Scenario& self, const ScenarioOptions& o) {
   std::vector<int64_t> stored(kCounters, 0);
   for (int k = 0; k < kCounters; ++k) {
     ObjectHost& h = ns.host(ns.id_from_name(fmt::format("c{}", k)));
-    h.storage().commit();  // the world is over: read what is durable plus what would become so
-    if (auto row = h.storage().exec("SELECT n FROM counter WHERE id = 1").next()) stored[k] = std::get<int64_t>((*row)[0]);
+    h.storage_engine().commit();  // the world is over: read what is durable plus what would become so
+    if (auto row = h.storage_engine().exec("SELECT n FROM counter WHERE id = 1").next()) stored[k] = std::get<int64_t>((*row)[0]);
     if (stored[k] < acked[k] && result.passed) {
       result.passed = false;
       result.failure = fmt::format("counter c{} holds {} but {} increments were acknowledged: an acknowledged write was lost", k, stored[k], acked[k]);

@@ -125,11 +125,11 @@ struct Shop : Container {
   Shop(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
     default_port = 8080;
     sleep_after = 2min;
-    ctx().storage().exec("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, amount TEXT)");
+    ctx().storage().sql().exec("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, amount TEXT)");
   }
   Response fetch(const Request& r) override {
     if (!is_order(r)) return Container::fetch(r);
-    ObjectStorage& s = ctx().storage();
+    SqlStorage& s = ctx().storage().sql();
     if (r.method == "GET") {
       auto row = s.exec("SELECT amount FROM orders WHERE id = ?", {order_id(r)}).next();
       return row ? Response(200, std::get<std::string>((*row)[0])) : Response(404, "no such order");

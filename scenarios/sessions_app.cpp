@@ -42,12 +42,12 @@ void session_app(Process& p, bool sessions_on_disk) {
 SqlSessions::SqlSessions(DurableObjectState& c, ContainerPlatform& p) : Container(c, p) {
   default_port = 8080;
   sleep_after = 10min;
-  ctx().storage().exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT)");
+  ctx().storage().sql().exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT)");
 }
 
 Response SqlSessions::fetch(const Request& r) {
   if (!is_session(r)) return Container::fetch(r);
-  ObjectStorage& s = ctx().storage();
+  SqlStorage& s = ctx().storage().sql();
   if (r.method == "POST") {
     s.exec("INSERT OR REPLACE INTO sessions (id, data) VALUES (?, ?)", {session_id(r), r.body});
     return Response(200, "created");

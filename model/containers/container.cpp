@@ -103,7 +103,7 @@ Container::Container(DurableObjectState& ctx, ContainerPlatform& platform)
   // P:Container.constructor: renew the activity window, schedule an alarm at now + 1 s, and
   // re-attach the monitor of a container that outlived the previous instance (§8 item 14).
   if (ctx.storage().backend() == StorageBackend::sqlite)
-    ctx.storage().exec(
+    ctx.storage().sql().exec(
         "CREATE TABLE IF NOT EXISTS container_schedules (id TEXT PRIMARY KEY NOT NULL, callback TEXT NOT NULL, "
         "payload TEXT, type TEXT NOT NULL, time INTEGER NOT NULL, created_at INTEGER NOT NULL)");
   schedule_next_alarm();
@@ -174,7 +174,7 @@ void Container::schedule_next_alarm() {
     if (alarm_wake_) alarm_wake_->set();
     return;
   }
-  ctx().set_alarm(sim_.now() + Duration::seconds(1));
+  ctx().storage().set_alarm(sim_.now() + Duration::seconds(1));
 }
 
 void Container::on_error(const std::string& error) { sim_.record("container", "on_error", {{"container", label_}, {"error", error}}); }
@@ -202,24 +202,24 @@ void Container::alarm(const AlarmInfo& info) {
   alarm_active_ = true;
   // This handler re-arms (or deletes) the alarm on every path; an alarm left from the constructor
   // would otherwise fire, and be retried every millisecond, while the handler sleeps.
-  if (ctx().get_alarm()) ctx().delete_alarm();
+  if (ctx().storage().get_alarm()) ctx().storage().delete_alarm();
   if (info.is_retry && info.retry_count > kMaxAlarmRetries) {
-    if (rt_.running() || next_schedule()) ctx().set_alarm(sim_.now() + Duration::seconds(1));
+    if (rt_.running() || next_schedule()) ctx().storage().set_alarm(sim_.now() + Duration::seconds(1));
     return;
   }
   run_due_schedules();
   if (!rt_.running()) {
     sync_pending_stopped_events();
-    if (rt_.running()) ctx().set_alarm(sim_.now());  // a request started it meanwhile
-    else if (std::optional<Time> next = next_schedule()) ctx().set_alarm(*next);
-    else ctx().delete_alarm();
+    if (rt_.running()) ctx().storage().set_alarm(sim_.now());  // a request started it meanwhile
+    else if (std::optional<Time> next = next_schedule()) ctx().storage().set_alarm(*next);
+    else ctx().storage().delete_alarm();
     return;
   }
   if (activity_expired()) {
     sim_.record("container", "activity_expired", {{"container", label_}, {"deadline", activity_deadline()}});
     on_activity_expired();
     renew_activity_timeout();
-    ctx().set_alarm(sim_.now());
+    ctx().storage().set_alarm(sim_.now());
     return;
   }
   Duration wait = std::min(kAlarmMaxWait, activity_deadline() - sim_.now());
@@ -230,7 +230,7 @@ void Container::alarm(const AlarmInfo& info) {
     wake.wait_for(wait);
     alarm_wake_ = nullptr;
   }
-  ctx().set_alarm(sim_.now());
+  ctx().storage().set_alarm(sim_.now());
 }
 
 // --- schedule() (§1.6) -----------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ std::string Container::schedule(Time when, const std::string& callback, const st
   if (auto v = ctx().storage().get("__CF_CONTAINER_SCHEDULE_SEQ")) seq = v->as_int();
   ctx().storage().put("__CF_CONTAINER_SCHEDULE_SEQ", StoredValue(seq + 1));
   std::string id = fmt::format("schedule-{}", seq);
-  ctx().storage().exec("INSERT INTO container_schedules (id, callback, payload, type, time, created_at) VALUES (?, ?, ?, 'scheduled', ?, ?)",
+  ctx().storage().sql().exec("INSERT INTO container_schedules (id, callback, payload, type, time, created_at) VALUES (?, ?, ?, 'scheduled', ?, ?)",
                        {id, callback, payload, when_s, sim_.now().ns / 1'000'000'000});
   sim_.record("container", "schedule", {{"container", label_}, {"id", id}, {"callback", callback}, {"time_s", when_s}});
   schedule_next_alarm();
@@ -256,12 +256,12 @@ void Container::run_scheduled(const std::string& callback, const std::string&) {
 
 size_t Container::scheduled_tasks() {
   if (ctx().storage().backend() != StorageBackend::sqlite) return 0;
-  return static_cast<size_t>(ctx().storage().exec("SELECT COUNT(*) AS n FROM container_schedules").one().get_int("n"));
+  return static_cast<size_t>(ctx().storage().sql().exec("SELECT COUNT(*) AS n FROM container_schedules").one().get_int("n"));
 }
 
 std::optional<Time> Container::next_schedule() {
   if (ctx().storage().backend() != StorageBackend::sqlite) return std::nullopt;
-  SqlRow row = ctx().storage().exec("SELECT MIN(time) AS t FROM container_schedules").one();
+  SqlRow row = ctx().storage().sql().exec("SELECT MIN(time) AS t FROM container_schedules").one();
   if (row.is_null("t")) return std::nullopt;
   return Time::from_ns(row.get_int("t") * 1'000'000'000);
 }
@@ -270,7 +270,7 @@ void Container::run_due_schedules() {
   if (ctx().storage().backend() != StorageBackend::sqlite) return;
   const int64_t now_s = sim_.now().ns / 1'000'000'000;
   std::vector<SqlRow> due =
-      ctx().storage().exec("SELECT id, callback, payload FROM container_schedules WHERE time <= ? ORDER BY time, id", {now_s}).to_array();
+      ctx().storage().sql().exec("SELECT id, callback, payload FROM container_schedules WHERE time <= ? ORDER BY time, id", {now_s}).to_array();
   for (const SqlRow& row : due) {
     const std::string id = row.get_string("id");
     sim_.record("container", "schedule_run", {{"container", label_}, {"id", id}, {"callback", row.get_string("callback")}});
@@ -279,7 +279,7 @@ void Container::run_due_schedules() {
     } catch (const std::exception& e) {
       sim_.record("container", "schedule_threw", {{"container", label_}, {"id", id}, {"error", e.what()}});
     }
-    ctx().storage().exec("DELETE FROM container_schedules WHERE id = ?", {id});
+    ctx().storage().sql().exec("DELETE FROM container_schedules WHERE id = ?", {id});
   }
 }
 

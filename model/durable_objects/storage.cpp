@@ -1,5 +1,7 @@
-// ObjectStorage core: the SQLite database, the implicit transaction, savepoints, the KV API and
-// the trace. The SQL API (authorizer, statement cache, cursors) is in storage_sql.cpp.
+// The ObjectStorage engine: the SQLite database (its private VFS, limits and internal
+// statements), the implicit transaction (commit, rollback), the savepoints of transaction() and
+// transaction_sync(), and stats. The KV API is in storage_kv.cpp; the SQL API (authorizer,
+// statement cache, cursors) in storage_sql.cpp.
 
 #include "model/durable_objects/storage.h"
 
@@ -8,6 +10,7 @@
 #include <exception>
 
 #include "model/durable_objects/storage_impl.h"
+#include "sim/assert.h"
 #include "sim/hash.h"
 #include "sim/scheduler.h"
 
@@ -195,59 +198,32 @@ void ObjectStorage::Impl::lru_push_back(SqlCompiled* c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Trace: one record per operation, written when the operation ends (also when it throws).
-
-struct ObjectStorage::TraceOp {
-  ObjectStorage& s;
-  const char* name;
-  std::string_view key;
-  int64_t keys = 1;
-  int64_t bytes = 0;
-  int64_t rows = 0;
-  const char* result = nullptr;  // set on failure
-  int uncaught = std::uncaught_exceptions();
-
-  TraceOp(ObjectStorage& storage, const char* op) : s(storage), name(op) {}
-  void fail(const StorageError& e) {
-    result = to_string(e.kind());
-    ++s.counters_.errors;
-  }
-  ~TraceOp() {
-    if (!result && std::uncaught_exceptions() > uncaught) result = "exception";
-    if (!s.sim_) return;
-    s.sim_->record("storage", name,
-                   {{"object", s.label_}, {"key", key}, {"keys", keys}, {"bytes", bytes}, {"rows", rows},
-                    {"result", result ? result : "ok"}});
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
 // Construction
 
-ObjectStorage::ObjectStorage(StorageBackend backend, StorageOptions options, Simulator* sim, std::string label)
-    : backend_(backend), opts_(std::move(options)), sim_(sim), label_(std::move(label)),
-      limits_(kv_limits(backend)), impl_(std::make_unique<Impl>()) {
-  uint32_t ps = opts_.page_size_bytes;
+namespace {
+
+// Pages the database may have (SQLite's max_page_count), from the options; throws
+// std::invalid_argument for a page size or a limit SQLite cannot take.
+uint64_t max_pages_for(const StorageOptions& opts) {
+  uint32_t ps = opts.page_size_bytes;
   if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
     throw std::invalid_argument("StorageOptions.page_size_bytes = " + std::to_string(ps) +
                                 ": must be a power of two between 512 and 65536");
-  max_pages_ = opts_.max_database_bytes / ps;
-  if (max_pages_ < 8 || max_pages_ > 0xFFFFFFFEull)
-    throw std::invalid_argument("StorageOptions.max_database_bytes = " + std::to_string(opts_.max_database_bytes) +
+  uint64_t max_pages = opts.max_database_bytes / ps;
+  if (max_pages < 8 || max_pages > 0xFFFFFFFEull)
+    throw std::invalid_argument("StorageOptions.max_database_bytes = " + std::to_string(opts.max_database_bytes) +
                                 ": must allow between 8 and 4294967294 pages of " + std::to_string(ps) + " bytes");
+  return max_pages;
+}
 
-  Impl& im = *impl_;
-  im.self = this;
-  std::string stream = "storage.sql_random:" + label_;
-  im.rng = sim_ ? sim_->random(stream) : Random(opts_.random_seed, stream);
-
-  // A private VFS: the default one with a virtual clock and seeded randomness.
+// A private VFS: the default one with a virtual clock and seeded randomness.
+void register_vfs(ObjectStorage::Impl& im, ObjectStorage* owner) {
   static uint64_t vfs_counter = 0;
   sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
   if (!base) throw StorageError(ErrorKind::error, "SQLite has no default VFS");
-  im.vfs = std::make_unique<Impl::Vfs>();
+  im.vfs = std::make_unique<ObjectStorage::Impl::Vfs>();
   im.vfs->vfs = *base;
-  im.vfs->owner = this;
+  im.vfs->owner = owner;
   im.vfs->name = "cfsim-storage-" + std::to_string(++vfs_counter);
   im.vfs->vfs.pNext = nullptr;
   im.vfs->vfs.zName = im.vfs->name.c_str();
@@ -259,43 +235,37 @@ ObjectStorage::ObjectStorage(StorageBackend backend, StorageOptions options, Sim
     im.vfs.reset();
     throw StorageError(ErrorKind::error, "could not register the storage VFS");
   }
+}
 
-  int rc = sqlite3_open_v2(":memory:", &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, im.vfs->name.c_str());
-  if (rc != SQLITE_OK) throw StorageError(ErrorKind::error, std::string("sqlite3_open_v2 failed: ") + sqlite3_errstr(rc));
+// Runs one statement of the storage's setup; throws StorageError naming it if SQLite refuses.
+void run_setup(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  int r = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (r != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(r);
+    sqlite3_free(err);
+    throw StorageError(ErrorKind::error, "storage setup \"" + sql + "\" failed: " + msg);
+  }
+}
 
-  auto run = [&](const std::string& sql) {
-    char* err = nullptr;
-    int r = sqlite3_exec(im.db, sql.c_str(), nullptr, nullptr, &err);
-    if (r != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errstr(r);
-      sqlite3_free(err);
-      throw StorageError(ErrorKind::error, "storage setup \"" + sql + "\" failed: " + msg);
-    }
-  };
-  run("PRAGMA page_size = " + std::to_string(ps));
-  run("PRAGMA temp_store = MEMORY");
-  run("CREATE TABLE _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID");
-  run("PRAGMA max_page_count = " + std::to_string(max_pages_));
+// The platform's security setup (workerd SqliteDatabase::setupSecurity).
+void apply_platform_limits(sqlite3* db, const SqlLimits& L) {
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, L.max_length_bytes);
+  sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, L.max_statement_bytes);
+  sqlite3_limit(db, SQLITE_LIMIT_COLUMN, L.max_columns);
+  sqlite3_limit(db, SQLITE_LIMIT_EXPR_DEPTH, L.max_expr_depth);
+  sqlite3_limit(db, SQLITE_LIMIT_COMPOUND_SELECT, L.max_compound_select);
+  sqlite3_limit(db, SQLITE_LIMIT_FUNCTION_ARG, L.max_function_args);
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, L.max_like_pattern_bytes);
+  sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, L.max_bound_parameters);
+  sqlite3_limit(db, SQLITE_LIMIT_TRIGGER_DEPTH, L.max_trigger_depth);
+  sqlite3_limit(db, SQLITE_LIMIT_WORKER_THREADS, 0);
+}
 
-  // The platform's security setup (workerd SqliteDatabase::setupSecurity).
-  sqlite3_db_config(im.db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  const SqlLimits& L = opts_.sql_limits;
-  sqlite3_limit(im.db, SQLITE_LIMIT_LENGTH, L.max_length_bytes);
-  sqlite3_limit(im.db, SQLITE_LIMIT_SQL_LENGTH, L.max_statement_bytes);
-  sqlite3_limit(im.db, SQLITE_LIMIT_COLUMN, L.max_columns);
-  sqlite3_limit(im.db, SQLITE_LIMIT_EXPR_DEPTH, L.max_expr_depth);
-  sqlite3_limit(im.db, SQLITE_LIMIT_COMPOUND_SELECT, L.max_compound_select);
-  sqlite3_limit(im.db, SQLITE_LIMIT_FUNCTION_ARG, L.max_function_args);
-  sqlite3_limit(im.db, SQLITE_LIMIT_ATTACHED, 0);
-  sqlite3_limit(im.db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, L.max_like_pattern_bytes);
-  sqlite3_limit(im.db, SQLITE_LIMIT_VARIABLE_NUMBER, L.max_bound_parameters);
-  sqlite3_limit(im.db, SQLITE_LIMIT_TRIGGER_DEPTH, L.max_trigger_depth);
-  sqlite3_limit(im.db, SQLITE_LIMIT_WORKER_THREADS, 0);
-
-  sqlite3_create_function_v2(im.db, "random", 0, SQLITE_UTF8, &im, sql_random, nullptr, nullptr, nullptr);
-  sqlite3_create_function_v2(im.db, "randomblob", 1, SQLITE_UTF8, &im, sql_randomblob, nullptr, nullptr, nullptr);
-  sqlite3_set_authorizer(im.db, storage_authorizer, &im);
-
+// The statements the engine runs itself (transactions, the KV table, stats), compiled once.
+void prepare_internal_statements(ObjectStorage::Impl& im) {
   im.begin = im.prepare_internal("BEGIN");
   im.commit = im.prepare_internal("COMMIT");
   im.rollback = im.prepare_internal("ROLLBACK");
@@ -314,6 +284,32 @@ ObjectStorage::ObjectStorage(StorageBackend backend, StorageOptions options, Sim
   im.op_savepoint[0] = im.prepare_internal("SAVEPOINT _cf_op");
   im.op_savepoint[1] = im.prepare_internal("RELEASE _cf_op");
   im.op_savepoint[2] = im.prepare_internal("ROLLBACK TO _cf_op");
+}
+
+}  // namespace
+
+ObjectStorage::ObjectStorage(StorageBackend backend, StorageOptions options, Simulator* sim, std::string label)
+    : backend_(backend), opts_(std::move(options)), sim_(sim), label_(std::move(label)),
+      limits_(kv_limits(backend)), impl_(std::make_unique<Impl>()) {
+  max_pages_ = max_pages_for(opts_);
+  Impl& im = *impl_;
+  im.self = this;
+  std::string stream = "storage.sql_random:" + label_;
+  im.rng = sim_ ? sim_->random(stream) : Random(opts_.random_seed, stream);
+  register_vfs(im, this);
+
+  int rc = sqlite3_open_v2(":memory:", &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, im.vfs->name.c_str());
+  if (rc != SQLITE_OK) throw StorageError(ErrorKind::error, std::string("sqlite3_open_v2 failed: ") + sqlite3_errstr(rc));
+  run_setup(im.db, "PRAGMA page_size = " + std::to_string(opts_.page_size_bytes));
+  run_setup(im.db, "PRAGMA temp_store = MEMORY");
+  run_setup(im.db, "CREATE TABLE _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID");
+  run_setup(im.db, "PRAGMA max_page_count = " + std::to_string(max_pages_));
+  apply_platform_limits(im.db, opts_.sql_limits);
+
+  sqlite3_create_function_v2(im.db, "random", 0, SQLITE_UTF8, &im, sql_random, nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(im.db, "randomblob", 1, SQLITE_UTF8, &im, sql_randomblob, nullptr, nullptr, nullptr);
+  sqlite3_set_authorizer(im.db, storage_authorizer, &im);
+  prepare_internal_statements(im);
 }
 
 ObjectStorage::~ObjectStorage() {
@@ -375,8 +371,11 @@ void ObjectStorage::ensure_txn() {
 }
 
 void ObjectStorage::cancel_cursors(const char* why) {
-  // cancel() unlinks the cursor from the list.
-  while (cursors_) cursors_->cancel(why);
+  while (cursors_) {
+    SqlCursor* c = cursors_;
+    c->cancel(why);
+    CFSIM_ASSERT(cursors_ != c);  // cancel() unlinks the cursor from the list
+  }
 }
 
 void ObjectStorage::require_sqlite(const char* what) {
@@ -521,403 +520,6 @@ void Transaction::rollback() {
                        "Cannot roll back an outer transaction while a nested transaction is still running.");
   s_.rollback_savepoint(depth_, epoch_);
   rolled_back_ = true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// KV API: limit checks (platform-facts §4.1, §8 item 19)
-
-namespace {
-
-[[noreturn]] void throw_batch(size_t n) {
-  // workerd ActorStorageLimits::checkMaxPairsCount, verbatim.
-  throw StorageError(ErrorKind::range_error, "Maximum number of key value pairs is " + std::to_string(kMaxBatchKeys) +
-                                                 ". " + std::to_string(n) + " pairs were provided.");
-}
-
-}  // namespace
-
-void ObjectStorage::check_batch(size_t n) const {
-  if (n > limits_.max_batch_keys) throw_batch(n);
-}
-
-void ObjectStorage::check_key(std::string_view key) const {
-  if (limits_.max_key_bytes && key.size() > limits_.max_key_bytes)
-    // workerd ActorStorageLimits::checkMaxKeySize, verbatim.
-    throw StorageError(ErrorKind::range_error, "Keys cannot be larger than " + std::to_string(limits_.max_key_bytes) +
-                                                   " bytes. A key of size " + std::to_string(key.size()) +
-                                                   " was provided.");
-}
-
-void ObjectStorage::check_entry(std::string_view key, size_t value_bytes) const {
-  check_key(key);
-  if (limits_.enforced_max_value_bytes && value_bytes > limits_.enforced_max_value_bytes)
-    // workerd ActorStorageLimits::checkMaxValueSize, verbatim (the message names the advertised
-    // limit; the enforced one is 34 bytes larger).
-    throw StorageError(ErrorKind::range_error,
-                       "Values cannot be larger than " + std::to_string(limits_.advertised_max_value_bytes) +
-                           " bytes. A value of size " + std::to_string(value_bytes) + " was provided.");
-  if (limits_.max_key_plus_value_bytes && key.size() + value_bytes > limits_.max_key_plus_value_bytes)
-    // The platform rejects an oversized row with SQLite's SQLITE_TOOBIG text (workerd
-    // SqliteKvRegulator); cfsim adds the sizes and the documented limit.
-    throw StorageError(ErrorKind::error,
-                       "string or blob too big: SQLITE_TOOBIG (key + value are " +
-                           std::to_string(key.size() + value_bytes) + " bytes; SQLite-backed Durable Objects allow " +
-                           std::to_string(limits_.max_key_plus_value_bytes) + ")");
-}
-
-void ObjectStorage::encode_value(const StoredValue& value, std::string& out) const {
-  out.clear();
-  try {
-    value.encode_to(out);
-  } catch (const StoredValueError& e) {
-    throw StorageError(ErrorKind::error, std::string("value could not be serialized: ") + e.what());
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// KV API: operations
-
-namespace {
-
-// Binds a key as TEXT (byte length given, so embedded NULs survive). Fails with SQLITE_TOOBIG
-// beyond SQLITE_LIMIT_LENGTH.
-int bind_key(sqlite3_stmt* st, int i, std::string_view key) {
-  return sqlite3_bind_text64(st, i, key.data(), key.size(), SQLITE_STATIC, SQLITE_UTF8);
-}
-
-std::string_view column_view(sqlite3_stmt* st, int i) {
-  const void* p = sqlite3_column_blob(st, i);
-  int n = sqlite3_column_bytes(st, i);
-  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
-}
-
-}  // namespace
-
-StoredValue ObjectStorage::decode_stored(std::string_view key, std::string_view bytes) const {
-  try {
-    return StoredValue::decode(bytes);
-  } catch (const StoredValueError& e) {
-    throw StorageError(ErrorKind::error, "stored value of key \"" + std::string(key.substr(0, 64)) +
-                                             "\" is corrupt: " + e.what());
-  }
-}
-
-std::optional<StoredValue> ObjectStorage::kv_get_one(std::string_view key, int64_t& bytes) {
-  sqlite3_stmt* st = impl_->kv_get;
-  int rc = bind_key(st, 1, key);
-  if (rc != SQLITE_OK) {
-    sqlite3_clear_bindings(st);
-    throw_sqlite(rc);
-  }
-  rc = step_trusted(*impl_, st);
-  std::optional<StoredValue> out;
-  if (rc == SQLITE_ROW) {
-    std::string_view v = column_view(st, 0);
-    bytes += static_cast<int64_t>(key.size() + v.size());
-    try {
-      out = decode_stored(key, v);
-    } catch (...) {
-      sqlite3_reset(st);
-      throw;
-    }
-    rc = SQLITE_DONE;
-  }
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) throw_sqlite(rc);
-  return out;
-}
-
-void ObjectStorage::kv_put_one(std::string_view key, std::string_view encoded) {
-  sqlite3_stmt* st = impl_->kv_put;
-  int rc = bind_key(st, 1, key);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_blob64(st, 2, encoded.data(), encoded.size(), SQLITE_STATIC);
-  if (rc != SQLITE_OK) {
-    sqlite3_clear_bindings(st);
-    throw_sqlite(rc);
-  }
-  rc = step_trusted(*impl_, st);
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) throw_sqlite(rc);
-}
-
-bool ObjectStorage::kv_del_one(std::string_view key) {
-  sqlite3_stmt* st = impl_->kv_del;
-  int rc = bind_key(st, 1, key);
-  if (rc != SQLITE_OK) {
-    sqlite3_clear_bindings(st);
-    throw_sqlite(rc);
-  }
-  rc = step_trusted(*impl_, st);
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) throw_sqlite(rc);
-  return sqlite3_changes(impl_->db) > 0;
-}
-
-// Runs `body` as one atomic step: a failure in the middle of a multi-key write undoes the part
-// already written.
-template <class F>
-void ObjectStorage::atomically(F&& body) {
-  Impl& im = *impl_;
-  run_internal(im.op_savepoint[0]);
-  uint64_t epoch = txn_epoch_;
-  try {
-    body();
-  } catch (...) {
-    if (epoch == txn_epoch_) {  // not when SQLite already aborted the whole transaction
-      run_internal(im.op_savepoint[2]);
-      run_internal(im.op_savepoint[1]);
-    }
-    throw;
-  }
-  run_internal(im.op_savepoint[1]);
-}
-
-std::optional<StoredValue> ObjectStorage::get(std::string_view key) {
-  pass_gate();
-  TraceOp op(*this, "get");
-  op.key = key;
-  try {
-    ++counters_.gets;
-    check_key(key);
-    auto v = kv_get_one(key, op.bytes);
-    op.rows = v ? 1 : 0;
-    return v;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-std::map<std::string, StoredValue> ObjectStorage::get(const std::vector<std::string>& keys) {
-  pass_gate();
-  TraceOp op(*this, "get");
-  op.keys = static_cast<int64_t>(keys.size());
-  try {
-    ++counters_.gets;
-    check_batch(keys.size());
-    for (const auto& k : keys) check_key(k);
-    std::map<std::string, StoredValue> out;
-    for (const auto& k : keys) {
-      if (out.count(k)) continue;
-      if (auto v = kv_get_one(k, op.bytes)) out.emplace(k, std::move(*v));
-    }
-    op.rows = static_cast<int64_t>(out.size());
-    return out;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-void ObjectStorage::put(std::string_view key, const StoredValue& value) {
-  pass_gate();
-  TraceOp op(*this, "put");
-  op.key = key;
-  try {
-    ++counters_.puts;
-    std::string& enc = impl_->scratch;
-    encode_value(value, enc);
-    check_entry(key, enc.size());
-    op.bytes = static_cast<int64_t>(key.size() + enc.size());
-    ensure_txn();
-    dirty_ = true;
-    kv_put_one(key, enc);
-    op.rows = 1;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-void ObjectStorage::put(const KvEntries& entries) {
-  pass_gate();
-  TraceOp op(*this, "put");
-  op.keys = static_cast<int64_t>(entries.size());
-  try {
-    ++counters_.puts;
-    check_batch(entries.size());
-    std::vector<std::string> encoded(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      encode_value(entries[i].second, encoded[i]);
-      check_entry(entries[i].first, encoded[i].size());
-      op.bytes += static_cast<int64_t>(entries[i].first.size() + encoded[i].size());
-    }
-    if (entries.empty()) return;
-    ensure_txn();
-    dirty_ = true;
-    atomically([&] {
-      for (size_t i = 0; i < entries.size(); ++i) kv_put_one(entries[i].first, encoded[i]);
-    });
-    op.rows = static_cast<int64_t>(entries.size());
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-bool ObjectStorage::del(std::string_view key) {
-  pass_gate();
-  TraceOp op(*this, "delete");
-  op.key = key;
-  try {
-    ++counters_.deletes;
-    check_key(key);
-    ensure_txn();
-    dirty_ = true;
-    bool existed = kv_del_one(key);
-    op.rows = existed ? 1 : 0;
-    return existed;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-size_t ObjectStorage::del(const std::vector<std::string>& keys) {
-  pass_gate();
-  TraceOp op(*this, "delete");
-  op.keys = static_cast<int64_t>(keys.size());
-  try {
-    ++counters_.deletes;
-    check_batch(keys.size());
-    for (const auto& k : keys) check_key(k);
-    if (keys.empty()) return 0;
-    ensure_txn();
-    dirty_ = true;
-    size_t count = 0;
-    atomically([&] {
-      for (const auto& k : keys) count += kv_del_one(k) ? 1 : 0;
-    });
-    op.rows = static_cast<int64_t>(count);
-    return count;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-KvEntries ObjectStorage::list(const ListOptions& o) {
-  pass_gate();
-  TraceOp op(*this, "list");
-  op.keys = 0;
-  try {
-    ++counters_.lists;
-    // workerd DurableObjectStorageOperations::list, messages verbatim.
-    if (o.start && o.start_after)
-      throw StorageError(ErrorKind::type_error, "list() cannot be called with both start and startAfter values.");
-    if (o.limit && *o.limit <= 0) throw StorageError(ErrorKind::type_error, "List limit must be positive.");
-
-    // The key range [lo, hi): startAfter becomes an inclusive start one byte later (key + "\0"),
-    // and a prefix narrows the range to [prefix, first key after every key with the prefix).
-    std::string lo = o.start ? *o.start : o.start_after ? *o.start_after + std::string(1, '\0') : std::string();
-    std::optional<std::string> hi = o.end;
-    if (o.prefix && !o.prefix->empty()) {
-      const std::string& p = *o.prefix;
-      op.key = p;
-      if (lo < p) lo = p;
-      else if (lo.compare(0, p.size(), p) != 0) return {};  // start lies after every prefixed key
-      std::string after = p;
-      while (!after.empty() && static_cast<uint8_t>(after.back()) == 0xFF) after.pop_back();
-      if (!after.empty()) {
-        after.back() = static_cast<char>(static_cast<uint8_t>(after.back()) + 1);
-        if (!hi || after < *hi) hi = std::move(after);
-      }
-    }
-    if (hi && *hi <= lo) return {};
-
-    sqlite3_stmt* st = impl_->kv_list[(o.reverse ? 2 : 0) + (hi ? 1 : 0)];
-    int brc = bind_key(st, 1, lo);
-    if (brc == SQLITE_OK && hi) brc = bind_key(st, 2, *hi);
-    if (brc == SQLITE_OK) brc = sqlite3_bind_int64(st, 3, o.limit ? *o.limit : -1);
-    if (brc != SQLITE_OK) {
-      sqlite3_clear_bindings(st);
-      throw_sqlite(brc);
-    }
-    KvEntries out;
-    int rc;
-    try {
-      while ((rc = step_trusted(*impl_, st)) == SQLITE_ROW) {
-        std::string_view k = column_view(st, 0), v = column_view(st, 1);
-        op.bytes += static_cast<int64_t>(k.size() + v.size());
-        out.emplace_back(std::string(k), decode_stored(k, v));
-      }
-    } catch (...) {
-      sqlite3_reset(st);
-      throw;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) throw_sqlite(rc);
-    op.rows = static_cast<int64_t>(out.size());
-    return out;
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// deleteAll (platform-facts §4.5, §8 item 27)
-
-void ObjectStorage::delete_all() {
-  pass_gate();
-  TraceOp op(*this, "delete_all");
-  op.keys = 0;
-  try {
-    ++counters_.delete_alls;
-    if (!savepoints_.empty())
-      throw StorageError(ErrorKind::error, "Cannot call deleteAll() within a transaction");  // workerd, verbatim
-    ensure_txn();
-    // Live cursors would keep tables locked; the platform discards them with the database.
-    cancel_cursors("deleteAll() deleted the database");
-    dirty_ = true;
-    Impl& im = *impl_;
-    TrustedScope trusted(im);
-    auto exec_sql = [&](const std::string& sql) {
-      char* err = nullptr;
-      int rc = sqlite3_exec(im.db, sql.c_str(), nullptr, nullptr, &err);
-      sqlite3_free(err);
-      if (rc != SQLITE_OK) throw_sqlite(rc);
-    };
-    auto quote = [](const std::string& name) {
-      std::string q = "\"";
-      for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-      return q + "\"";
-    };
-    // What to drop: views first, then virtual tables (which drop their shadow tables), then the
-    // rest. Indexes and triggers go with their tables.
-    std::vector<std::pair<int, std::string>> drops;  // (order, statement)
-    {
-      sqlite3_stmt* st = im.misc_stmt(
-          "SELECT type, name, coalesce(sql, '') FROM sqlite_schema "
-          "WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_cf_KV'");
-      int rc;
-      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        std::string type(column_view(st, 0)), name(column_view(st, 1)), sql(column_view(st, 2));
-        bool virt = sql.compare(0, 20, "CREATE VIRTUAL TABLE") == 0;
-        int order = type == "view" ? 0 : virt ? 1 : 2;
-        drops.emplace_back(order, std::string(type == "view" ? "DROP VIEW IF EXISTS " : "DROP TABLE IF EXISTS ") + quote(name));
-      }
-      sqlite3_reset(st);
-      if (rc != SQLITE_DONE) throw_sqlite(rc);
-    }
-    std::stable_sort(drops.begin(), drops.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    atomically([&] {
-      // Dropping a parent table before its children would fail an immediate foreign key check;
-      // deferring the checks lets the drops cancel out (the children go too).
-      sqlite3_stmt* dfk = im.misc_stmt("PRAGMA defer_foreign_keys");
-      int deferred = 0;
-      if (sqlite3_step(dfk) == SQLITE_ROW) deferred = sqlite3_column_int(dfk, 0);
-      sqlite3_reset(dfk);
-      exec_sql("PRAGMA defer_foreign_keys = ON");
-      for (const auto& d : drops) exec_sql(d.second);
-      exec_sql("DELETE FROM _cf_KV");
-      exec_sql(std::string("PRAGMA defer_foreign_keys = ") + (deferred ? "ON" : "OFF"));
-    });
-    bump_schema_epoch();
-  } catch (const StorageError& e) {
-    op.fail(e);
-    throw;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

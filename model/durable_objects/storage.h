@@ -177,7 +177,7 @@ class SqlRow {
   std::vector<SqlValue> values_;
 };
 
-struct SqlCompiled;  // a cached (or one-off) compiled statement; defined in storage.cpp
+struct SqlCompiled;  // a cached (or one-off) compiled statement; defined in storage_impl.h
 
 // The result of exec(): steps lazily. As in workerd, exec() runs the first step (so a write
 // happens even if the cursor is never read) and each row read steps one row ahead, so the
@@ -304,6 +304,9 @@ struct StorageCounters {
 
 // ---------------------------------------------------------------------------------------------
 
+// The engine. An app never holds one: it sees ctx.storage (DurableObjectStorage, storage_api.h),
+// which forwards the platform's calls here; commit, rollback, abandon_transactions and the
+// operation gate are the object host's (object_host.h).
 class ObjectStorage {
  public:
   // `sim` (optional) receives one trace record per operation (category "storage"); `label` names
@@ -421,7 +424,7 @@ class ObjectStorage {
     if (gate_) gate_();
   }
 
-  // KV helpers (storage.cpp).
+  // KV helpers (storage_kv.cpp).
   void check_batch(size_t n) const;
   void check_key(std::string_view key) const;
   void check_entry(std::string_view key, size_t value_bytes) const;
@@ -432,6 +435,8 @@ class ObjectStorage {
   bool kv_del_one(std::string_view key);
   template <class F>
   void atomically(F&& body);
+  std::vector<std::string> schema_drop_statements();          // delete_all's DROPs, in order
+  void drop_schema_and_kv(const std::vector<std::string>& drops);  // runs them atomically, then empties _cf_KV
 
   // SQLite helpers (storage.cpp).
   void run_internal(sqlite3_stmt* st);  // steps once (trusted) and resets; throws on error

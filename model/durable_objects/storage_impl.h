@@ -1,10 +1,12 @@
 #pragma once
-// Internals of ObjectStorage shared by storage.cpp (core, KV API, transactions) and
-// storage_sql.cpp (SQL API: authorizer, statement cache, cursors). Not part of the public API.
+// Internals of ObjectStorage shared by storage.cpp (the engine: SQLite handle, transactions),
+// storage_kv.cpp (KV API) and storage_sql.cpp (SQL API: authorizer, statement cache, cursors).
+// Not part of the public API.
 
 #include <sqlite3.h>
 
 #include <array>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "model/durable_objects/storage.h"
 #include "sim/random.h"
+#include "sim/scheduler.h"
 
 namespace cfsim {
 
@@ -138,5 +141,30 @@ const char* sqlite_code_name(int rc);
 // The SQLite authorizer callback (storage_sql.cpp).
 int storage_authorizer(void* user, int action, const char* p1, const char* p2, const char* db_name,
                        const char* trigger);
+
+// Trace: one record per operation, written when the operation ends (also when it throws).
+struct ObjectStorage::TraceOp {
+  ObjectStorage& s;
+  const char* name;
+  std::string_view key;
+  int64_t keys = 1;
+  int64_t bytes = 0;
+  int64_t rows = 0;
+  const char* result = nullptr;  // set on failure
+  int uncaught = std::uncaught_exceptions();
+
+  TraceOp(ObjectStorage& storage, const char* op) : s(storage), name(op) {}
+  void fail(const StorageError& e) {
+    result = to_string(e.kind());
+    ++s.counters_.errors;
+  }
+  ~TraceOp() {
+    if (!result && std::uncaught_exceptions() > uncaught) result = "exception";
+    if (!s.sim_) return;
+    s.sim_->record("storage", name,
+                   {{"object", s.label_}, {"key", key}, {"keys", keys}, {"bytes", bytes}, {"rows", rows},
+                    {"result", result ? result : "ok"}});
+  }
+};
 
 }  // namespace cfsim

@@ -350,6 +350,29 @@ std::shared_ptr<const std::vector<std::string>> ObjectStorage::column_names_of(S
 // ---------------------------------------------------------------------------------------------
 // exec
 
+namespace {
+
+// Binds one value with SQLITE_STATIC (it must outlive the statement: the cursor keeps it).
+int bind_value(sqlite3_stmt* st, int idx, const SqlValue& v) {
+  switch (v.index()) {
+    case 0: return sqlite3_bind_null(st, idx);
+    case 1: return sqlite3_bind_int64(st, idx, std::get<int64_t>(v));
+    case 2: return sqlite3_bind_double(st, idx, std::get<double>(v));
+    case 3: {
+      const auto& s = std::get<std::string>(v);
+      return sqlite3_bind_text64(st, idx, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+    }
+    case 4: {
+      const auto& b = std::get<SqlBytes>(v);
+      static const uint8_t kEmpty = 0;  // a null pointer would bind NULL, not an empty blob
+      return sqlite3_bind_blob64(st, idx, b.empty() ? &kEmpty : b.data(), b.size(), SQLITE_STATIC);
+    }
+  }
+  return SQLITE_OK;
+}
+
+}  // namespace
+
 SqlCursor ObjectStorage::exec(std::string_view sql, std::vector<SqlValue> bindings) {
   pass_gate();
   ++counters_.execs;
@@ -382,27 +405,8 @@ SqlCursor ObjectStorage::exec(std::string_view sql, std::vector<SqlValue> bindin
     cur.compiled_ = &c;
     if (one_off) cur.one_off_ = std::move(one_off);
     else c.in_use = true;
-    for (size_t i = 0; i < cur.bindings_.size(); ++i) {
-      const SqlValue& v = cur.bindings_[i];
-      int idx = static_cast<int>(i) + 1, rc = SQLITE_OK;
-      switch (v.index()) {
-        case 0: rc = sqlite3_bind_null(st, idx); break;
-        case 1: rc = sqlite3_bind_int64(st, idx, std::get<int64_t>(v)); break;
-        case 2: rc = sqlite3_bind_double(st, idx, std::get<double>(v)); break;
-        case 3: {
-          const auto& s = std::get<std::string>(v);
-          rc = sqlite3_bind_text64(st, idx, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
-          break;
-        }
-        case 4: {
-          const auto& b = std::get<SqlBytes>(v);
-          static const uint8_t kEmpty = 0;  // a null pointer would bind NULL, not an empty blob
-          rc = sqlite3_bind_blob64(st, idx, b.empty() ? &kEmpty : b.data(), b.size(), SQLITE_STATIC);
-          break;
-        }
-      }
-      if (rc != SQLITE_OK) throw_sqlite(rc);
-    }
+    for (size_t i = 0; i < cur.bindings_.size(); ++i)
+      if (int rc = bind_value(st, static_cast<int>(i) + 1, cur.bindings_[i]); rc != SQLITE_OK) throw_sqlite(rc);
     cur.columns_ = column_names_of(c, st);
     cur.counts_changes_as_reads_ = c.last_facts.updates || c.last_facts.deletes;
     if (!sqlite3_stmt_readonly(st)) {

@@ -95,7 +95,7 @@ Outcome run_world(const FaultPlan& plan, const std::vector<int64_t>& request_ms,
   Outcome out;
   out.responses.resize(request_ms.size());
   sim.spawn("setup", [&] {
-    ns.host(ns.id_from_name("a")).storage().put("user", StoredValue("kept"));
+    ns.host(ns.id_from_name("a")).storage_engine().put("user", StoredValue("kept"));
   });
   for (size_t i = 0; i < request_ms.size(); ++i) {
     sim.spawn("client", [&, i] {

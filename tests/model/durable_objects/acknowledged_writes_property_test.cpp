@@ -77,7 +77,7 @@ RC_GTEST_PROP(DurableObjectKvProperty, AcknowledgedWritesSurviveAndBatchesAreAto
   sim.run();
 
   std::map<std::string, int64_t> actual;
-  for (const auto& [k, v] : ns.host(stub.id()).storage().list({})) actual[k] = v.as_int();
+  for (const auto& [k, v] : ns.host(stub.id()).storage_engine().list({})) actual[k] = v.as_int();
 
   // Acknowledged batches always apply; each unacknowledged one may or may not, whole.
   std::vector<size_t> unacked;

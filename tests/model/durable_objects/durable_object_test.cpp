@@ -10,6 +10,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The app's ctx.storage is the platform's surface (ctx.storage.sql.exec, get/put/delete/list,
+// transactions, alarms: developers.cloudflare.com/durable-objects/api/storage-api/); the engine's
+// commit, rollback and operation gate are out of its reach.
+template <class S> concept HasSqlSurface = requires(S& s) { s.sql().exec("SELECT 1"); s.sql().database_size(); s.get_alarm(); };
+template <class S> concept HasCommit = requires(S& s) { s.commit(); };
+template <class S> concept HasRollback = requires(S& s) { s.rollback(); };
+template <class S> concept HasAbandon = requires(S& s) { s.abandon_transactions(); };
+template <class S> concept HasOperationGate = requires(S& s) { s.set_operation_gate([] {}); };
+template <class S> concept HasBareExec = requires(S& s) { s.exec("SELECT 1"); };
+template <class C> concept HasCtxAlarm = requires(C& c) { c.set_alarm(Time::zero()); };
+static_assert(HasSqlSurface<DurableObjectStorage>);
+static_assert(!HasCommit<DurableObjectStorage> && !HasRollback<DurableObjectStorage>);
+static_assert(!HasAbandon<DurableObjectStorage> && !HasOperationGate<DurableObjectStorage>);
+static_assert(!HasBareExec<DurableObjectStorage>, "SQL is ctx.storage.sql.exec");
+static_assert(!HasCtxAlarm<DurableObjectState>, "alarms are ctx.storage.setAlarm");
+static_assert(HasCommit<ObjectStorage>, "the engine, the host's, still commits");
+
 // A counter object: an in-memory count (lost on reset/eviction) and a stored count (kept).
 struct Counter : DurableObject {
   int memory = 0;
@@ -208,7 +225,7 @@ TEST(DurableObject, CoalescedWritesAreAllOrNothing_S8_item21) {
     });
     f.sim.call_at(Time::zero() + Duration::millis(crash_ms), [&] { f.ns.host(f.ns.id_from_name("main")).crash("crash"); });
     f.sim.run();
-    ObjectStorage& s = f.ns.host(f.ns.id_from_name("main")).storage();
+    ObjectStorage& s = f.ns.host(f.ns.id_from_name("main")).storage_engine();
     EXPECT_EQ(s.get("a").has_value(), s.get("b").has_value()) << "crash at " << crash_ms << "ms";
     EXPECT_EQ(s.get("a").has_value(), crash_ms == 3);
   }
@@ -352,15 +369,15 @@ struct Alarmed : DurableObject {
   static inline int fail_times = 0;
   explicit Alarmed(DurableObjectState& c) : DurableObject(c) {}
   Response fetch(const Request& req) override {
-    if (req.path() == "/set") ctx().set_alarm(ctx().sim().now() + 5s);
-    if (req.path() == "/set-past") ctx().set_alarm(Time::zero());
+    if (req.path() == "/set") ctx().storage().set_alarm(ctx().sim().now() + 5s);
+    if (req.path() == "/set-past") ctx().storage().set_alarm(Time::zero());
     if (req.path() == "/set-twice") {
-      ctx().set_alarm(ctx().sim().now() + 5s);
-      ctx().set_alarm(ctx().sim().now() + 7s);
+      ctx().storage().set_alarm(ctx().sim().now() + 5s);
+      ctx().storage().set_alarm(ctx().sim().now() + 7s);
     }
-    if (req.path() == "/delete") ctx().delete_alarm();
-    if (req.path() == "/delete-all") ctx().delete_all();
-    auto a = ctx().get_alarm();
+    if (req.path() == "/delete") ctx().storage().delete_alarm();
+    if (req.path() == "/delete-all") ctx().storage().delete_all();
+    auto a = ctx().storage().get_alarm();
     return Response(200, a ? std::to_string(a->ns) : "none");
   }
   void alarm(const AlarmInfo& info) override {
@@ -494,7 +511,7 @@ namespace {
 struct TxnObject : DurableObject {
   using DurableObject::DurableObject;
   Response fetch(const Request& req) override {
-    ObjectStorage& s = ctx().storage();
+    DurableObjectStorage& s = ctx().storage();
     if (req.path() == "/txn-across-wait") {
       s.transaction([&](Transaction& t) {
         t.put("x", StoredValue(int64_t{1}));
@@ -504,9 +521,9 @@ struct TxnObject : DurableObject {
       return Response(200, "ok");
     }
     if (req.path() == "/fill") {
-      s.exec("CREATE TABLE IF NOT EXISTS blobs (b BLOB)");
+      s.sql().exec("CREATE TABLE IF NOT EXISTS blobs (b BLOB)");
       try {
-        for (int i = 0; i < 1000; ++i) s.exec("INSERT INTO blobs VALUES (zeroblob(4000))");
+        for (int i = 0; i < 1000; ++i) s.sql().exec("INSERT INTO blobs VALUES (zeroblob(4000))");
       } catch (const StorageError&) {
         return Response(507, "full");  // the app handles the error and replies
       }
@@ -538,7 +555,7 @@ TEST(DurableObject, ReplyAfterATransactionOpenAcrossAWaitWaitsForItsCommit_S4_4)
   // nothing (a commit never splits it), so the reply cannot leave before the transaction ends.
   EXPECT_GE(replied, Duration(10ms).ns);
   EXPECT_LE(replied, Duration(12ms).ns);
-  ObjectStorage& s = ns.host(ns.id_from_name("t")).storage();
+  ObjectStorage& s = ns.host(ns.id_from_name("t")).storage_engine();
   EXPECT_FALSE(s.has_pending_writes());
   EXPECT_TRUE(s.get("x").has_value());
   EXPECT_TRUE(s.get("y").has_value());
@@ -614,12 +631,12 @@ struct SelfRearming : DurableObject {
   static inline std::vector<int64_t> fired;
   using DurableObject::DurableObject;
   Response fetch(const Request&) override {
-    ctx().set_alarm(ctx().sim().now());
+    ctx().storage().set_alarm(ctx().sim().now());
     return Response(200, "set");
   }
   void alarm(const AlarmInfo&) override {
     fired.push_back(ctx().sim().now().ns);
-    if (fired.size() < 3) ctx().set_alarm(ctx().sim().now());  // due at once, while this handler still runs
+    if (fired.size() < 3) ctx().storage().set_alarm(ctx().sim().now());  // due at once, while this handler still runs
     ctx().sim().sleep_for(10s);
   }
 };
@@ -642,7 +659,7 @@ struct OddThrower : DurableObject {
   static inline int alarms = 0;
   using DurableObject::DurableObject;
   Response fetch(const Request& req) override {
-    if (req.path() == "/alarm") ctx().set_alarm(ctx().sim().now() + 1s);
+    if (req.path() == "/alarm") ctx().storage().set_alarm(ctx().sim().now() + 1s);
     if (req.path() == "/throw-int") throw 42;
     return Response(200, "ok");
   }
@@ -683,7 +700,7 @@ namespace {
 struct TxnRollback : DurableObject {
   using DurableObject::DurableObject;
   Response fetch(const Request& req) override {
-    ObjectStorage& s = ctx().storage();
+    DurableObjectStorage& s = ctx().storage();
     if (req.path() == "/txn-then-rollback") {
       try {
         s.transaction([&](Transaction& t) {
@@ -717,7 +734,7 @@ TEST(DurableObject, ARequestArrivingDuringAnOpenTransactionIsNotRolledBackWithIt
     other_replied = sim.now().ns;
   });
   sim.run();
-  ObjectStorage& s = ns.host(ns.id_from_name("x")).storage();
+  ObjectStorage& s = ns.host(ns.id_from_name("x")).storage_engine();
   EXPECT_FALSE(s.get("mine").has_value());
   EXPECT_TRUE(s.get("other").has_value()) << "an acknowledged write must not vanish with another request's rollback";
   EXPECT_GE(other_replied, Duration(10ms).ns) << "it waited for the transaction to end";

@@ -23,19 +23,19 @@ struct AlarmObj : DurableObject {
   // How a re-arming handler ends: 0 sleeps 10 ms after setting; 1 returns at once; 2 also puts.
   static inline int rearm_mode = 0;
   explicit AlarmObj(DurableObjectState& c) : DurableObject(c) {
-    if (set_in_constructor && !c.get_alarm()) c.set_alarm(c.sim().now() + 60s);
+    if (set_in_constructor && !c.storage().get_alarm()) c.storage().set_alarm(c.sim().now() + 60s);
   }
   Response fetch(const Request& req) override {
     const std::string p = req.path();
-    if (p == "/set") ctx().set_alarm(ctx().sim().now() + 1s);
-    if (p == "/set-later") ctx().set_alarm(ctx().sim().now() + 2s);
-    if (p == "/delete") ctx().delete_alarm();
+    if (p == "/set") ctx().storage().set_alarm(ctx().sim().now() + 1s);
+    if (p == "/set-later") ctx().storage().set_alarm(ctx().sim().now() + 2s);
+    if (p == "/delete") ctx().storage().delete_alarm();
     if (p == "/bcw-set")
       ctx().block_concurrency_while([&] {
-        ctx().set_alarm(ctx().sim().now() + 1s);
+        ctx().storage().set_alarm(ctx().sim().now() + 1s);
         ctx().sim().sleep_for(1ms);
       });
-    auto a = ctx().get_alarm();  // read-your-writes: the change just made, durable or not
+    auto a = ctx().storage().get_alarm();  // read-your-writes: the change just made, durable or not
     return Response(200, a ? std::to_string(a->ns) : "none");
   }
   void alarm(const AlarmInfo& info) override {
@@ -43,7 +43,7 @@ struct AlarmObj : DurableObject {
     if (rearm_in_handler > 0) {
       --rearm_in_handler;
       if (rearm_mode == 2) ctx().storage().put("handled", StoredValue(true));
-      ctx().set_alarm(ctx().sim().now() + 100s);
+      ctx().storage().set_alarm(ctx().sim().now() + 100s);
       if (rearm_mode == 0) ctx().sim().sleep_for(10ms);  // the new alarm's batch closes here; durable 5 ms later
     }
   }
@@ -200,7 +200,7 @@ TEST(DurableObjectAlarmBatch, AHandlerReturningWithOnlyItsAlarmChangePendingKeep
     EXPECT_EQ(AlarmObj::fired[0].first, ms(1000));
     EXPECT_EQ(AlarmObj::fired[1].first, with_put ? ms(1003 + 2000) : ms(1000 + 100'000)) << with_put;
     EXPECT_EQ(AlarmObj::fired[1].second.retry_count, with_put ? 1 : 0);
-    EXPECT_EQ(w.host().storage().get("handled").has_value(), false) << "the put went with the crash, or was never made";
+    EXPECT_EQ(w.host().storage_engine().get("handled").has_value(), false) << "the put went with the crash, or was never made";
   }
 }
 
@@ -260,7 +260,7 @@ struct Interleaver : DurableObject {
   static inline int64_t wrote_at = -1;
   using DurableObject::DurableObject;
   Response fetch(const Request& req) override {
-    ObjectStorage& s = ctx().storage();
+    DurableObjectStorage& s = ctx().storage();
     if (req.path() == "/sleep-then-put") {
       ctx().sim().sleep_for(5ms);  // stands in for an outgoing fetch: its completion is an event
       s.put("late", StoredValue(int64_t{1}));
@@ -306,7 +306,7 @@ InterleaveRun run_interleave(uint64_t seed) {
     out.txn_replied = sim.now().ns;
   });
   sim.run();
-  ObjectStorage& s = ns.host(ns.id_from_name("x")).storage();
+  ObjectStorage& s = ns.host(ns.id_from_name("x")).storage_engine();
   out.late_kept = s.get("late").has_value();
   out.mine_kept = s.get("mine").has_value();
   out.wrote_at = Interleaver::wrote_at;
@@ -363,7 +363,7 @@ struct GateMix : DurableObject {
   static inline int64_t c_wrote_at = -1;
   using DurableObject::DurableObject;
   Response fetch(const Request& req) override {
-    ObjectStorage& s = ctx().storage();
+    DurableObjectStorage& s = ctx().storage();
     Simulator& sim = ctx().sim();
     const std::string p = req.path();
     if (p == "/txn" || p == "/txn-throw") {
@@ -407,7 +407,7 @@ struct GateMixWorld {
     return o;
   }
   ObjectHost& host() { return ns.host(ns.id_from_name("g")); }
-  ObjectStorage& storage() { return host().storage(); }
+  ObjectStorage& engine() { return host().storage_engine(); }
   void call_at(int64_t at_ms_, std::string path, Reply* out) {
     sim.spawn("client" + path, [this, at_ms_, path, out] {
       sim.sleep_until(Time::zero() + Duration::millis(at_ms_));
@@ -427,7 +427,7 @@ struct GateMixWorld {
   // Runs to quiescence, but never forever: a deadlocked object keeps its round trips going (the
   // open transaction defers every commit), so a bug shows up as a time limit, not a hang.
   RunResult run() { return sim.run(RunLimits{.until = Time::zero() + 60s}); }  // idle eviction is at ~10 s
-  bool has(const char* key) { return storage().get(key).has_value(); }
+  bool has(const char* key) { return engine().get(key).has_value(); }
 };
 
 TEST(DurableObjectTxnGate, ATransactionOpenedDuringAnotherRequestsBlockConcurrencyWhileDoesNotDeadlock_S4_4_D8) {
@@ -457,7 +457,7 @@ TEST(DurableObjectTxnGate, ATransactionOpenedDuringAnotherRequestsBlockConcurren
   EXPECT_EQ(e.at, ms(14));
   EXPECT_EQ(d.at, ms(32)) << "new requests are served afterwards";
   for (const char* k : {"a", "a2", "c", "e", "d"}) EXPECT_TRUE(w.has(k)) << k;
-  EXPECT_FALSE(w.storage().has_pending_writes());
+  EXPECT_FALSE(w.engine().has_pending_writes());
   EXPECT_EQ(w.host().requests_in_flight(), 0u);
 }
 
@@ -504,7 +504,7 @@ TEST(DurableObjectTxnGate, AResetWhileTheTransactionHoldsTheGateEndsItAndTheObje
   w.sim.spawn("platform", [&] {
     w.sim.sleep_until(Time::zero() + 8ms);
     w.host().reset("isolate restarted");
-    w.storage().put("outside", StoredValue(int64_t{5}));
+    w.engine().put("outside", StoredValue(int64_t{5}));
     outside_written = true;
   });
   RunResult r = w.run();
@@ -523,8 +523,8 @@ TEST(DurableObjectTxnGate, AResetWhileTheTransactionHoldsTheGateEndsItAndTheObje
   EXPECT_FALSE(w.has("c"));
   EXPECT_TRUE(w.has("outside")) << "a write after the reset is not rolled back with the dead transaction";
   EXPECT_TRUE(w.has("d"));
-  EXPECT_FALSE(w.storage().in_transaction());
-  EXPECT_FALSE(w.storage().has_pending_writes());
+  EXPECT_FALSE(w.engine().in_transaction());
+  EXPECT_FALSE(w.engine().has_pending_writes());
   EXPECT_EQ(w.host().requests_in_flight(), 0u);
   EXPECT_EQ(w.host().constructions(), 2u);
 }
