@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr LinkLatency kExact10ms{Duration::millis(10), 0.0};
+constexpr Lognormal kExact10ms{Duration::millis(10), 0.0};
 
 // The SDK-based container class; each test configures it through `configure` (run in the
 // constructor, as a subclass sets its fields).
@@ -78,7 +78,7 @@ struct World {
   std::function<void(EgressApp&)> configure;
   DurableObjectNamespace ns;
 
-  explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, LinkLatency lat = kExact10ms)
+  explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, Lognormal lat = kExact10ms)
       : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
         net(sim),
         platform(sim, net, exact_options()),
@@ -525,7 +525,7 @@ uint64_t run_once(uint64_t seed) {
         a.denied_hosts = std::vector<std::string>{"evil.example"};
         a.outbound_handlers["a"] = named("A");
       },
-      seed, LinkLatency{Duration::millis(20), 0.5});
+      seed, Lognormal{Duration::millis(20), 0.5});
   w.out("c", "http://api.example/");
   w.on("c", [](EgressApp& a) { a.set_outbound_by_host("other.example", "a"); });
   w.out("c", "http://other.example/");
