@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/http/body_stream.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 
@@ -155,6 +156,7 @@ void Container::set_state(ContainerStatus s, std::optional<int> exit_code) {
 void Container::renew_activity_timeout() { last_activity_ = sim_.now(); }
 
 void Container::release_inflight() {
+  CFSIM_ASSERT(inflight_ > 0);  // each request in flight is released once
   if (--inflight_ == 0) renew_activity_timeout();  // P:decrementInflight
 }
 

@@ -4,6 +4,7 @@
 
 #include "model/containers/runtime.h"
 #include "model/containers/runtime_detail.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 
@@ -75,6 +76,7 @@ ExecProcess ContainerRuntime::exec(std::vector<std::string> cmd, ExecOptions opt
 }
 
 void ContainerRuntime::launch_exec(const std::shared_ptr<ExecProcess::State>& st) {
+  CFSIM_ASSERT(process_ && st->delivered && !st->fiber && !st->done);  // once, on the live process
   const ContainerImage& image = platform_.config(ns_name_).images.at(image_version_);
   st->ctx.env_ = process_->env_;
   for (const auto& [k, v] : st->env) st->ctx.env_[k] = v;

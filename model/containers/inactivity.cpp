@@ -8,6 +8,7 @@
 #include "model/containers/runtime.h"
 #include "model/http/body_stream.h"
 #include "model/http/websocket.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 
@@ -19,6 +20,7 @@ ContainerConnection::ContainerConnection(ContainerRuntime& rt) : rt_(&rt), alive
 
 ContainerConnection::~ContainerConnection() {
   if (alive_.expired()) return;
+  CFSIM_ASSERT(rt_->open_connections_ > 0);  // this connection is one of them
   if (--rt_->open_connections_ == 0) rt_->arm_inactivity("connection-closed");
 }
 

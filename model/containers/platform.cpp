@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/containers/runtime.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 
@@ -143,6 +144,7 @@ void ContainerPlatform::run_rollout_step(const std::string& ns_name) {
   const int pct = r.options.step_percentages[r.step];
   const size_t n = r.instances.size();
   const size_t target = (static_cast<size_t>(pct) * n + 99) / 100;  // ceil(pct % of n)
+  CFSIM_ASSERT(target >= r.taken && target <= n);  // the steps increase (check_rollout_options)
   sim_.record("container", "rollout_step",
               {{"namespace", ns_name}, {"step", r.step + 1}, {"percent", pct}, {"from", r.taken}, {"to", target}, {"of", n}});
   r.in_step.clear();

@@ -5,6 +5,7 @@
 #include "model/containers/runtime_detail.h"
 #include "model/http/body_stream.h"
 #include "model/http/websocket.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 

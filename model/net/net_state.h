@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "model/net/network.h"
+#include "sim/assert.h"
 
 namespace cfsim::detail {
 
@@ -120,6 +121,7 @@ struct NetState {
     it->second.open = false;
     auto s = services.find(it->second.db);
     if (s != services.end()) --s->second.open_connections;
+    CFSIM_ASSERT(s == services.end() || s->second.open_connections >= 0);  // one decrement per opened connection
     sim.record("net", "close", {{"conn", id}, {"db", it->second.db}, {"why", why}});
   }
 

@@ -259,7 +259,9 @@ void Network::partition_for(std::string_view service, Duration d) {
   st_->sim.call_after(d, [weak, name = s.name, gen] {
     auto st = weak.lock();
     if (!st) return;
-    Service& s2 = st->services.find(name)->second;
+    auto it = st->services.find(name);
+    CFSIM_ASSERT(it != st->services.end());  // services are never removed
+    Service& s2 = it->second;
     if (s2.partition_generation != gen) return;  // healed or re-partitioned meanwhile
     s2.partitioned = false;
     ++s2.partition_generation;

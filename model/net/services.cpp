@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "model/net/net_state.h"
+#include "sim/assert.h"
 
 namespace cfsim {
 
@@ -113,9 +114,13 @@ std::string DbConnection::query(std::string_view q) {
     throw NetError(NetError::Kind::reset, fmt::format("query '{}' on a closed database connection", q));
   if (!st->sim.in_fiber()) throw SimError("DbConnection::query must be called from a fiber (it blocks for a round trip)");
   const uint64_t id = id_;
-  const Conn& c = st->conns.find(id)->second;
+  auto conn_it = st->conns.find(id);
+  CFSIM_ASSERT(conn_it != st->conns.end());  // open() found it
+  const Conn& c = conn_it->second;
   const EndpointId from = c.from;
-  Service& s = st->services.find(c.db)->second;
+  auto service_it = st->services.find(c.db);
+  CFSIM_ASSERT(service_it != st->services.end());  // services are never removed
+  Service& s = service_it->second;
   const std::string label = st->endpoint(from).label;
   std::string op(q.substr(0, q.find(' ')));
   Time sent = st->sim.now();
