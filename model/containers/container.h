@@ -26,7 +26,7 @@
 //   a plain body, at the end (or failure) of a streamed one (Response::stream, model/http/body_stream.h)
 //   as it reaches the Durable Object. The count lives in the instance: a reset drops it.
 // - WebSockets (§3, §1.5): container_fetch relays an accepted upgrade as 0.3.7 does (see
-//   proxy_websocket in container.cpp). The relay runs in fibers of this instance, outside the
+//   proxy_websocket in container_websocket.cpp). The relay runs in fibers of this instance, outside the
 //   input and output gates (the SDK's listeners run as events of the object; a relayed message
 //   touches no storage here). A reset ends the relay: both the client and the app see 1006.
 // - Outbound interception (§7.2): the SDK registers a ContainerProxy Worker with its configuration

@@ -479,7 +479,7 @@ TEST(OutboundRaw, InterceptBeforeStartAppliesToTheNextRun_S72) {
 }
 
 // A raw intercept and the SDK's table name the same host in two spellings: the keys are compared
-// normalised, and the SDK's entry wins (container_runtime.h egress_policy).
+// normalised, and the SDK's entry wins (model/containers/runtime.h egress_policy).
 TEST(OutboundRaw, SdkEntryWinsOverARawInterceptOfTheSameNormalisedHost_S72) {
   World w;
   ContainerRuntime& rt = w.rt("raw");

@@ -702,7 +702,7 @@ TEST(Rollout, FaultVerbTakesStepsAndGrace_S1_9) {
 }
 
 // A rollout started while another is in progress replaces it: the old one takes no further step,
-// and its pending events (grace waits, step checks) do nothing (§1.9; container_runtime.h rollout()).
+// and its pending events (grace waits, step checks) do nothing (§1.9; model/containers/platform.h rollout()).
 TEST(Rollout, ANewRolloutSupersedesOneInProgress_S1_9) {
   World w;
   w.platform.add_image_version("RAW", make_image("v2"));
