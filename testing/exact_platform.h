@@ -10,8 +10,7 @@ namespace cfsim::testing_support {
 
 inline ContainerPlatformOptions exact_options() {
   ContainerPlatformOptions o;
-  o.cold_start_median = std::chrono::seconds(2);
-  o.cold_start_sigma = 0;
+  o.cold_start = {std::chrono::seconds(2), 0};
   o.hop_latency = Duration::zero();
   return o;
 }

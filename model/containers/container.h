@@ -1,6 +1,6 @@
 #pragma once
 // The SDK's `Container` class (@cloudflare/containers 0.3.7) on top of cfsim's Durable Objects and
-// the raw runtime (container_runtime.h): the persisted state machine, starting with readiness
+// the raw runtime (model/containers/runtime.h): the persisted state machine, starting with readiness
 // probes, the request proxy and its error mapping, sleepAfter activity tracking, the alarm loop
 // and the lazily replayed onStop — after platform-facts.md §1.3-§1.7, §8 items 4-9 and 13-15, 17.
 //
@@ -23,10 +23,10 @@
 //   would make the Durable Object model retry it every millisecond). A handler killed by a reset
 //   is retried by the platform's alarm retries.
 // - A proxied request is in flight until its response body has been fully streamed: at once for
-//   a plain body, at the end (or failure) of a streamed one (Response::stream, model/body_stream.h)
+//   a plain body, at the end (or failure) of a streamed one (Response::stream, model/http/body_stream.h)
 //   as it reaches the Durable Object. The count lives in the instance: a reset drops it.
 // - WebSockets (§3, §1.5): container_fetch relays an accepted upgrade as 0.3.7 does (see
-//   proxy_websocket in container.cpp). The relay runs in fibers of this instance, outside the
+//   proxy_websocket in container_websocket.cpp). The relay runs in fibers of this instance, outside the
 //   input and output gates (the SDK's listeners run as events of the object; a relayed message
 //   touches no storage here). A reset ends the relay: both the client and the app see 1006.
 // - Outbound interception (§7.2): the SDK registers a ContainerProxy Worker with its configuration

@@ -1,7 +1,8 @@
 #pragma once
 // The network of the platform model: container addresses and isolation, egress to simulated
-// external services (HTTP APIs and databases), DNS, latency per link, and the SDK's outbound
-// decision order — after platform-facts.md §7 (all), §1.2 (enableInternet), §8 items 37-38.
+// external services (HTTP APIs and databases, services.cpp), DNS, latency per link; the SDK's
+// outbound decision order is egress.h's decide_egress, carried out here — after platform-facts.md
+// §7 (all), §1.2 (enableInternet), §8 items 37-38.
 //
 // Fault model. What can go wrong, and what the model promises:
 // - A service can be partitioned away (fault verb "net-partition"). A request or query that meets the
@@ -51,7 +52,9 @@
 #include <vector>
 
 #include "model/http/http.h"
+#include "model/net/egress.h"
 #include "sim/fault_injector.h"
+#include "sim/random.h"
 #include "sim/scheduler.h"
 #include "sim/time.h"
 
@@ -68,36 +71,9 @@ class NetError : public std::runtime_error {
 };
 const char* to_string(NetError::Kind k);  // "no_route", "refused", ...
 
-// One-way latency of a link, lognormal: median and shape sigma (0 = always exactly the median).
-struct LinkLatency {
-  Duration median = Duration::millis(20);
-  double sigma = 0.5;
-};
-
-using HttpHandler = std::function<Response(const Request&)>;
-
-// The outbound configuration of one container instance, as the SDK's Container class holds it
-// (enableInternet, allowedHosts, deniedHosts, outboundByHost, outbound). Host patterns are globs
-// where '*' matches any run of characters; hostnames and patterns are normalised by stripping
-// trailing dots and lowering ASCII case (DNS names are case-insensitive).
-struct EgressPolicy {
-  bool internet = false;  // raw ctx.container default (§1.2); the Container class defaults to true
-  std::vector<std::string> allowed_hosts, denied_hosts;
-  // Exact names first, then globs; among several matching globs the first in key (byte) order
-  // wins (the SDK walks its object in insertion order, which a std::map does not keep).
-  std::map<std::string, HttpHandler> outbound_by_host;
-  HttpHandler outbound;                                  // catch-all handler (empty: none)
-  // Per-host handlers set at run time (the SDK's setOutboundByHost): consulted before
-  // outbound_by_host, exact then glob, so a run-time glob beats a static exact name, as in
-  // ContainerProxy.fetch (§7.2). The run-time catch-all needs no field of its own: it replaces
-  // `outbound` (the SDK tries it first, and either one ends the search).
-  std::map<std::string, HttpHandler> outbound_by_host_override;
-  // Do host lists and handlers see https:// requests? The SDK intercepts HTTPS only with
-  // interceptHttps (§7.2); without it an https request goes straight to the network: the
-  // internet if on, else NetError denied (no proxy answers it). true (the default) puts every
-  // request on the proxy path; the SDK's Container class sets its intercept_https (default false).
-  bool intercept_https = true;
-};
+// A link's one-way latency unless add_http_service / add_database are given one: lognormal,
+// median 20 ms, sigma 0.5 (an assumption for a nearby internet service).
+inline constexpr Lognormal kDefaultLinkLatency = {Duration::millis(20), 0.5};
 
 // Version-dependent or assumed figures; every field carries its unit.
 struct NetworkOptions {
@@ -111,12 +87,6 @@ struct NetworkOptions {
   // How long a lookup waits when no DNS is available (glibc: 5 s x 2 attempts).
   Duration dns_timeout = Duration::seconds(10);
 };
-
-// The SDK's host matching (§7.2): normalizeHostname (strip trailing dots; cfsim also lowers ASCII
-// case) and simpleGlobMatch ('*' matches any run of characters, possibly empty; no other
-// metacharacters). The pattern is matched as given: normalise both sides first.
-std::string normalize_hostname(std::string_view host);
-bool host_glob_match(std::string_view pattern, std::string_view host);
 
 // NetworkOptions as key/value pairs for SimOptions::run_info, so the trace alone replays the run.
 std::vector<std::pair<std::string, std::string>> run_info(const NetworkOptions& o);
@@ -165,7 +135,7 @@ class Network {
  public:
   // Every container sees its own interface as this address (§7.1, A12); address() is the unique
   // address the network knows it by.
-  static constexpr std::string_view kOwnInterfaceAddress = "10.0.0.1";
+  static constexpr std::string_view kOwnInterfaceAddress = cfsim::kOwnInterfaceAddress;
   static constexpr int kDatabasePort = 5432;
 
   explicit Network(Simulator& sim, NetworkOptions options = {});
@@ -191,18 +161,19 @@ class Network {
   // --- simulated external services (one DNS namespace; names are unique) ---------------------
   // `handler` runs in a fiber of its own per request, so it may sleep. An exception it throws
   // becomes a 500 Response (a crashing server).
-  void add_http_service(std::string dns_name, HttpHandler handler, LinkLatency latency = {});
+  void add_http_service(std::string dns_name, HttpHandler handler, Lognormal latency = kDefaultLinkLatency);
   // A key-value database on port 5432 accepting at most `max_connections` (>= 1) at once.
-  void add_database(std::string dns_name, int max_connections, LinkLatency latency = {});
+  void add_database(std::string dns_name, int max_connections, Lognormal latency = kDefaultLinkLatency);
   bool has_service(std::string_view dns_name) const;
   int open_connections(std::string_view db_name) const;
 
   // --- egress ---------------------------------------------------------------------------------------
-  // From a fiber. Decision order of the SDK's ContainerProxy.fetch (§7.2): deniedHosts => 520;
-  // allowedHosts set and no match => 520; outbound_by_host_override, then outbound_by_host (each
-  // exact, then glob) => handler; outbound => handler; allowlisted or internet => the service
-  // (latency each way); else 520. An https request with intercept_https false skips the lists and
-  // handlers: internet => the service, else NetError denied.
+  // From a fiber. The route is decide_egress's (egress.h: the order of the SDK's
+  // ContainerProxy.fetch, §7.2): deniedHosts => 520; allowedHosts set and no match => 520;
+  // outbound_by_host_override, then outbound_by_host (each exact, then glob) => handler; outbound
+  // => handler; allowlisted or internet => the service (latency each way); else 520. An https
+  // request with intercept_https false skips the lists and handlers: internet => the service,
+  // else NetError denied.
   // Handlers run in the caller's fiber and take no network time. See the top for errors.
   Response fetch(EndpointId from, Request req);
   // From a fiber: one round trip. Throws NetError too_many_connections at the database's limit.

@@ -31,7 +31,7 @@ void add_app(World& w) {
 // Exact times: no jitter anywhere.
 WorldOptions exact_options() {
   WorldOptions o;
-  o.containers.cold_start_sigma = 0;
+  o.containers.cold_start.sigma = 0;
   o.worker.client_latency.median = 20ms;
   o.worker.client_latency.sigma = 0;
   return o;

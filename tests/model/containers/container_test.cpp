@@ -729,7 +729,7 @@ TEST(Container, CrashMidRequestIs500Disconnected_S1_4) {
 
 TEST(ContainerRuntime, EgressFollowsEnableInternetAndLocalhostReachesOwnListener_S7) {
   World w;
-  w.net.add_http_service("api.example", [](const Request&) { return Response(200, "api"); }, LinkLatency{10ms, 0});
+  w.net.add_http_service("api.example", [](const Request&) { return Response(200, "api"); }, Lognormal{10ms, 0});
   ContainerRuntime& raw = w.rt("raw");
   Response raw_egress, raw_self, cls_egress;
   w.sim.spawn("do", [&] {

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr LinkLatency kExact10ms{Duration::millis(10), 0.0};
+constexpr Lognormal kExact10ms{Duration::millis(10), 0.0};
 
 // The SDK-based container class; each test configures it through `configure` (run in the
 // constructor, as a subclass sets its fields).
@@ -78,7 +78,7 @@ struct World {
   std::function<void(EgressApp&)> configure;
   DurableObjectNamespace ns;
 
-  explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, LinkLatency lat = kExact10ms)
+  explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, Lognormal lat = kExact10ms)
       : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
         net(sim),
         platform(sim, net, exact_options()),
@@ -479,7 +479,7 @@ TEST(OutboundRaw, InterceptBeforeStartAppliesToTheNextRun_S72) {
 }
 
 // A raw intercept and the SDK's table name the same host in two spellings: the keys are compared
-// normalised, and the SDK's entry wins (container_runtime.h egress_policy).
+// normalised, and the SDK's entry wins (model/containers/runtime.h egress_policy).
 TEST(OutboundRaw, SdkEntryWinsOverARawInterceptOfTheSameNormalisedHost_S72) {
   World w;
   ContainerRuntime& rt = w.rt("raw");
@@ -525,7 +525,7 @@ uint64_t run_once(uint64_t seed) {
         a.denied_hosts = std::vector<std::string>{"evil.example"};
         a.outbound_handlers["a"] = named("A");
       },
-      seed, LinkLatency{Duration::millis(20), 0.5});
+      seed, Lognormal{Duration::millis(20), 0.5});
   w.out("c", "http://api.example/");
   w.on("c", [](EgressApp& a) { a.set_outbound_by_host("other.example", "a"); });
   w.out("c", "http://other.example/");

@@ -702,7 +702,7 @@ TEST(Rollout, FaultVerbTakesStepsAndGrace_S1_9) {
 }
 
 // A rollout started while another is in progress replaces it: the old one takes no further step,
-// and its pending events (grace waits, step checks) do nothing (§1.9; container_runtime.h rollout()).
+// and its pending events (grace waits, step checks) do nothing (§1.9; model/containers/platform.h rollout()).
 TEST(Rollout, ANewRolloutSupersedesOneInProgress_S1_9) {
   World w;
   w.platform.add_image_version("RAW", make_image("v2"));
@@ -793,11 +793,11 @@ TEST(Limits, DurationsAboveTheCapAreRejectedBeforeAnythingChanges) {
   EXPECT_THROW(w.platform.rollout("RAW", "v1", RolloutOptions{{100}, kMaxContainerDuration + Duration::nanos(1)}),
                std::invalid_argument);
   EXPECT_EQ(w.platform.current_version("RAW"), "v2") << "the refused rollout changed nothing";
-  for (Duration ContainerPlatformOptions::*field :
-       {&ContainerPlatformOptions::cold_start_median, &ContainerPlatformOptions::hop_latency,
-        &ContainerPlatformOptions::stop_grace_period}) {
+  for (Duration* (*field)(ContainerPlatformOptions&) :
+       {+[](ContainerPlatformOptions& o) { return &o.cold_start.median; }, +[](ContainerPlatformOptions& o) { return &o.hop_latency; },
+        +[](ContainerPlatformOptions& o) { return &o.stop_grace_period; }}) {
     ContainerPlatformOptions po = exact_options();
-    po.*field = Duration::max();
+    *field(po) = Duration::max();
     EXPECT_THROW(ContainerPlatform(w.sim, w.net, po), std::invalid_argument);
   }
 }

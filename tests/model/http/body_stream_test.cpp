@@ -279,8 +279,7 @@ struct World {
     ContainerPlatformOptions o;
     o.hop_latency = hop;
     if (exact) {
-      o.cold_start_median = 2s;
-      o.cold_start_sigma = 0;
+      o.cold_start = {2s, 0};
     }
     return o;
   }

@@ -303,8 +303,7 @@ struct App : Container {
 
 ContainerPlatformOptions platform_options() {
   ContainerPlatformOptions o;
-  o.cold_start_median = 2s;
-  o.cold_start_sigma = 0;
+  o.cold_start = {2s, 0};
   o.hop_latency = 1ms;
   return o;
 }
@@ -618,7 +617,7 @@ TEST(WebSocketEndToEnd, ObjectResetDropsTheRelayedSocket_S4_7) {
 TEST(WebSocketEndToEnd, SameSeedSameTrace) {
   auto run = [](uint64_t seed) {
     ContainerPlatformOptions po = platform_options();
-    po.cold_start_sigma = 0.3;
+    po.cold_start.sigma = 0.3;
     World w(seed, po, WorkerOptions{20ms, 0.8});  // random latencies, per message
     w.warm();
     w.sim.spawn("client", [&w] {

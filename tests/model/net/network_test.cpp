@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr LinkLatency kExact10ms{Duration::millis(10), 0.0};  // sigma 0: every one-way hop is exactly 10 ms
+constexpr Lognormal kExact10ms{Duration::millis(10), 0.0};  // sigma 0: every one-way hop is exactly 10 ms
 
 struct Caught {
   std::optional<NetError::Kind> kind;
@@ -73,7 +73,7 @@ class NetTest : public ::testing::Test {
     return out;
   }
   // An HTTP service answering "<path> from api" that counts its calls.
-  void add_api(std::string name = "api.example.com", LinkLatency lat = kExact10ms) {
+  void add_api(std::string name = "api.example.com", Lognormal lat = kExact10ms) {
     net.add_http_service(name, [this](const Request& r) {
       ++api_calls;
       return Response(200, r.path() + " from api");
@@ -715,8 +715,8 @@ uint64_t mixed_workload_hash(uint64_t seed) {
   net.add_http_service("api.example.com", [&](const Request& r) {
     sim.sleep_for(Duration::millis(static_cast<int64_t>(r.body.size())));
     return Response(200, r.body);
-  }, LinkLatency{Duration::millis(15), 0.6});
-  net.add_database("db.internal", 3, LinkLatency{Duration::millis(3), 0.4});
+  }, Lognormal{Duration::millis(15), 0.6});
+  net.add_database("db.internal", 3, Lognormal{Duration::millis(3), 0.4});
   net.set_loss("api.example.com", 50'000);
   FaultInjector faults(sim);
   NetFaultKnobs knobs;
