@@ -15,6 +15,7 @@
 #include "model/containers/faults.h"
 #include "testing/bare_faults.h"
 #include "testing/exact_platform.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -137,48 +138,30 @@ struct App : Container {
 
 using testing_support::exact_options;
 
-struct World {
-  ContainerFaultKnobs fault_knobs;  // first: the platform reads it
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with this file's app bound as APP.
+struct World : testing_support::TestWorld {
   Log log;
   AppConfig cfg;
-  DurableObjectNamespace ns;
+  DurableObjectNamespace& ns;
   explicit World(AppConfig c = {}, ContainerNamespaceOptions nso = {}, ContainerPlatformOptions po = exact_options())
-      : sim(SimOptions{.trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, po),
+      : TestWorld(1, testing_support::exact_world_options(po)),
         cfg(c),
-        ns(sim, "APP", [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); }, {}) {
-    platform.register_namespace(ns, make_image("v1", &cfg), nso);
-  }
+        ns(add_container("APP", make_image("v1", &cfg),
+                         [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); }, nso)) {}
 
   // Sends `path` to object `name` from a client fiber starting at `when`; the response lands in `out`.
   void send(std::string name, std::string path, Response* out, Time when = Time::zero(), std::string body = "") {
-    sim.spawn("client", [this, name, path, out, when, body] {
-      sim.sleep_until(when);
-      Request r;
-      r.url = "https://app.example" + path;
-      r.body = body;
-      Response resp = ns.get_by_name(name).fetch(r);
-      if (out) *out = resp;
+    TestWorld::send(ns, std::move(name), get(path, std::move(body)), when, [out](Response r) {
+      if (out) *out = std::move(r);
     });
   }
-  void run_until(Time t) { sim.run(RunLimits{.until = t}); }
-  ContainerRuntime& rt(std::string name) { return platform.runtime(ns.id_from_name(name)); }
-  ObjectHost& host(std::string name) { return ns.host(ns.id_from_name(name)); }
+  ContainerRuntime& rt(std::string name) { return runtime(ns, name); }
+  ObjectHost& host(std::string name) { return TestWorld::host(ns, name); }
 
   // Times of container records named `name` whose field `key` reads `value` (any if key empty).
   std::vector<Time> when(std::string_view name, std::string_view key = "", std::string_view value = "") const {
-    std::vector<Time> out;
-    for (const Record& r : sink->records)
-      if (r.category == "container" && r.name == name && (key.empty() || r.field_text(key) == value)) out.push_back(r.time);
-    return out;
+    return times("container", name, key, value);
   }
-  std::vector<Time> sigterms() const { return when("signal", "signo", "15"); }
-  std::vector<Time> sigkills() const { return when("signal", "signo", "9"); }
 };
 
 // --- raw runtime -------------------------------------------------------------------------------------

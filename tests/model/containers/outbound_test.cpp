@@ -12,6 +12,7 @@
 #include "model/containers/container.h"
 #include "model/net/network.h"
 #include "testing/exact_platform.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -70,21 +71,17 @@ OutboundHandler named(std::string name) {
   };
 }
 
-struct World {
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with EgressApp bound as EGRESS and four internet
+// services answering "internet:<host>" over links of latency `lat`.
+struct World : testing_support::TestWorld {
   std::function<void(EgressApp&)> configure;
-  DurableObjectNamespace ns;
+  DurableObjectNamespace& ns;
 
   explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, LinkLatency lat = kExact10ms)
-      : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, exact_options()),
+      : TestWorld(seed),
         configure(std::move(cfg)),
-        ns(sim, "EGRESS", [this](DurableObjectState& s) { return std::make_unique<EgressApp>(s, platform, configure); }, {}) {
-    platform.register_namespace(ns, egress_image());
+        ns(add_container("EGRESS", egress_image(),
+                         [this](DurableObjectState& s) { return std::make_unique<EgressApp>(s, platform, configure); })) {
     for (const char* host : {"api.example", "other.example", "evil.example", "maps.google.com"})
       net.add_http_service(host, [host](const Request&) { return Response(200, std::string("internet:") + host); }, lat);
   }
@@ -118,7 +115,7 @@ struct World {
     if (err) std::rethrow_exception(err);
   }
 
-  ContainerRuntime& rt(const std::string& name) { return platform.runtime(ns.id_from_name(name)); }
+  ContainerRuntime& rt(const std::string& name) { return runtime(ns, name); }
 
   // From a fiber that is not the container's: the raw container's app fetches `url`.
   std::string raw_out(ContainerRuntime& rt, const std::string& url) {
@@ -138,13 +135,8 @@ struct World {
     sim.run(RunLimits{.until = sim.now() + 3s});  // past the 2 s cold start
   }
 
-  // Values of field `key` of net fetch records, in order.
-  std::vector<std::string> routes() const {
-    std::vector<std::string> out;
-    for (const Record& r : sink->records)
-      if (r.category == "net" && r.name == "fetch") out.push_back(r.field_text("route"));
-    return out;
-  }
+  // Values of field `route` of net fetch records, in order.
+  std::vector<std::string> routes() const { return field_values("net", "fetch", "route"); }
 };
 
 // --- the SDK's decision order (§7.2) -----------------------------------------------------------------

@@ -18,6 +18,7 @@
 
 #include "model/containers/container.h"
 #include "model/worker/worker.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -309,24 +310,22 @@ ContainerPlatformOptions platform_options() {
   return o;
 }
 
-struct World {
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with App bound as APP and a Worker that sends
+// every request to APP/a through stub.fetch (§3), but answers /rogue with a socket itself.
+struct World : testing_support::TestWorld {
   AppLog log;
-  DurableObjectNamespace ns;
-  Worker worker;
+  DurableObjectNamespace& ns;
   WebSocket::Ptr rogue_kept;
 
   explicit World(uint64_t seed = 1, ContainerPlatformOptions po = platform_options(), WorkerOptions wo = {20ms, 0.0})
-      : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, po),
-        ns(sim, "APP", [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log); }, {}),
-        worker(sim, [this](const Request& r, Env& env) { return handle(r, env); }, wo) {
-    platform.register_namespace(ns, ws_image(&log));
-    worker.env().bind("APP", ns);
+      : TestWorld(seed, world_options(po, wo)),
+        ns(add_container("APP", ws_image(&log), [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log); })) {
+    world.set_worker([this](const Request& r, Env& env) { return handle(r, env); });
+  }
+  static WorldOptions world_options(ContainerPlatformOptions po, WorkerOptions wo) {
+    WorldOptions o = testing_support::exact_world_options(po);
+    o.worker = wo;
+    return o;
   }
 
   Response handle(const Request& r, Env& env) {
@@ -338,28 +337,14 @@ struct World {
     return get_container(env.durable_object("APP"), "a").fetch(r);  // through stub.fetch (§3)
   }
 
-  static Request req(std::string path) {
-    Request r;
-    r.url = "https://app.example" + path;
-    return r;
-  }
+  static Request req(std::string path) { return get(path); }
   // Warms the container with a plain request at t = 0 (ready at 2.1 s, done by 2.2 s).
   void warm() {
     sim.spawn("warm", [this] { EXPECT_EQ(worker.client_fetch(req("/hello")).status, 200); });
   }
   std::vector<Time> when(std::string_view cat, std::string_view name, std::string_view key = "",
                          std::string_view value = "") const {
-    std::vector<Time> out;
-    for (const Record& r : sink->records)
-      if (r.category == cat && r.name == name && (key.empty() || r.field_text(key) == value)) out.push_back(r.time);
-    return out;
-  }
-  std::vector<Time> sigterms() const { return when("container", "signal", "signo", "15"); }
-  const Record* last(std::string_view cat, std::string_view name) const {
-    const Record* found = nullptr;
-    for (const Record& r : sink->records)
-      if (r.category == cat && r.name == name) found = &r;
-    return found;
+    return times(cat, name, key, value);
   }
 };
 

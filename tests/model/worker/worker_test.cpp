@@ -5,6 +5,8 @@
 
 #include <chrono>
 
+#include "testing/test_world.h"
+
 using namespace cfsim;
 using namespace std::chrono_literals;
 
@@ -15,9 +17,10 @@ struct Echo : DurableObject {
   Response fetch(const Request& req) override { return Response(200, ctx().id().name() + " " + req.path()); }
 };
 
-struct WorldLike {
-  Simulator sim;
-  DurableObjectNamespace ns{sim, "ECHO", [](DurableObjectState& c) { return std::make_unique<Echo>(c); }, {}};
+// The shared test world (testing/test_world.h) with Echo bound as ECHO; the tests that need a
+// Worker of their own build it on w.sim.
+struct WorldLike : testing_support::TestWorld {
+  DurableObjectNamespace& ns = world.add_durable_object("ECHO", [](DurableObjectState& c) { return std::make_unique<Echo>(c); });
 };
 
 TEST(Worker, GetContainerDefaultsToTheSingletonName_S8_item16) {
