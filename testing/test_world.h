@@ -42,8 +42,10 @@ inline WorldOptions exact_world_options(ContainerPlatformOptions containers = ex
 
 class TestWorld {
  public:
-  explicit TestWorld(uint64_t seed = 1, WorldOptions options = exact_world_options())
-      : world(SimOptions{.seed = seed, .trace_scheduling = false}, std::move(options), {sink}),
+  // `run_info` goes into the trace header before the world's options (e.g. {"scenario", name}).
+  explicit TestWorld(uint64_t seed = 1, WorldOptions options = exact_world_options(),
+                     std::vector<std::pair<std::string, std::string>> run_info = {})
+      : world(SimOptions{.seed = seed, .trace_scheduling = false, .run_info = std::move(run_info)}, std::move(options), {sink}),
         sim(world.sim()),
         net(world.net()),
         platform(world.containers()),
