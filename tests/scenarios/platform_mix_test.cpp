@@ -1,5 +1,11 @@
 // platform-mix: orders, streamed reports and WebSocket echoes through one Worker under container,
 // Durable Object and network faults (issue: containers; platform-facts §3, §1.5, §8 items 8, 12, 18).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3, §8 item 18: https://github.com/cloudflare/workerd/issues/2319; @cloudflare/containers@0.3.7
+//     dist/lib/container.js containerFetch
+//   §1.5, §8 item 8: container.js renewActivityTimeout, decrementInflight, isActivityExpired
+//   §8 item 12: /containers/platform-details/rollouts/ (A5), /containers/api/container-class/ (A8)
 #include <gtest/gtest.h>
 
 #include <map>

@@ -1,6 +1,10 @@
 // The platform guide's bad practice as a test (issue: containers): sessions kept on the container
 // disk are lost at the first sleep; the same app keeping them in Durable Object storage is not
 // (platform-facts §1.8, §8 items 11-12).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.8 and §8 item 11: /containers/concepts/architecture/ (A1), /containers/faq/ (A3)
+//   §8 item 12: /containers/platform-details/rollouts/ (A5), /containers/api/container-class/ (A8)
 #include <gtest/gtest.h>
 
 #include <set>

@@ -1,6 +1,11 @@
 // The IoContext abort (§1.2, W2 monitorOnBackgroundIfNeeded): an unmonitored container that dies
 // with a runtime error resets its object; a monitored one, an exit code or an inactive object do
 // not, and the SDK class (which always monitors) never is. The app and world: raw_runtime_fixture.h.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.2 IoContext abort: cloudflare/workerd src/workerd/api/container.c++ monitorOnBackgroundIfNeeded (W2);
+//     superseded at workerd 6552d999c79e, src/workerd/server/container-client.c++ (W4)
+//   §1.3 the SDK monitors: @cloudflare/containers@0.3.7 dist/lib/container.js setupMonitorCallbacks
 #include <gtest/gtest.h>
 
 #include "raw_runtime_fixture.h"

@@ -6,6 +6,26 @@
 //   so an app that listens as soon as main runs is ready at 2.1 s (the first probe at or after 2 s);
 // - the alarm loop sleeps to exactly the activity deadline (last activity + sleep_after) when that
 //   is within 3 min, so an idle container gets SIGTERM at exactly last activity + sleep_after.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §8 item 1: workerd src/workerd/api/container.c++; /containers/api/durable-object-container/ (A7)
+//   §8 item 2: workerd src/workerd/api/container.c++; workerd src/workerd/io/container.capnp
+//   §8 item 3: workerd src/workerd/api/container.c++
+//   §8 item 4: workerd src/workerd/io/container.capnp; @cloudflare/containers@0.3.7 dist/lib/container.js
+//   §8 item 5: container.js waitForPort, doStartContainer
+//   §8 item 6: container.js startContainerIfNotRunning
+//   §8 item 7: container.js alarm, onActivityExpired
+//   §8 item 8: container.js decrementInflight, isActivityExpired
+//   §8 item 9: container.js alarm
+//   §8 item 10: /containers/concepts/architecture/ (A1); /containers/platform-details/rollouts/ (A5)
+//   §8 item 11: /containers/concepts/architecture/ (A1); /containers/faq/ (A3)
+//   §8 item 12: /containers/platform-details/rollouts/ (A5); /containers/api/container-class/ (A8)
+//   §8 item 13: container.js syncPendingStoppedEvents; https://github.com/cloudflare/containers/issues/253
+//   §8 item 14: workerd@6552d999c79e src/workerd/server/container-client.c++; container.js
+//     Container.constructor
+//   §8 item 15: container.js alarm; https://github.com/cloudflare/moltworker/issues/244
+//   §8 item 17: @cloudflare/containers@0.3.7 dist/lib/utils.js; container.js containerFetch;
+//     /containers/platform/limits/ (A4)
 #include "model/containers/container.h"
 
 #include <gtest/gtest.h>

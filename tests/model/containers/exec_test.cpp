@@ -1,6 +1,9 @@
 // exec() on the raw runtime (platform-facts §1.2, A7): image programs run with argv and no shell,
 // exitCode resolves for non-zero codes, output() is single use, no built-in timeout, and programs
 // die with the container. The app and world: raw_runtime_fixture.h.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.2 exec: /containers/api/durable-object-container/ (A7)
 #include <gtest/gtest.h>
 
 #include "raw_runtime_fixture.h"

@@ -3,6 +3,18 @@
 // outboundHandlers and the run-time overrides), wired into the network's ContainerProxy decision
 // order. After platform-facts §7.2, §1.2, §1.3 (OUTBOUND_CONFIGURATION), §3 (ctx.containerId) and
 // §8 items 37-38. Cold starts are exactly 2 s and links exactly 10 ms, so every step is exact.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §7.2: /containers/configuration/outbound-traffic/ (A9); @cloudflare/containers@0.3.7
+//     dist/lib/container.js ContainerProxy.fetch, normalizeHostname, simpleGlobMatch; raw intercepts:
+//     workerd src/workerd/io/container.capnp setEgressHttp (W1)
+//   §1.2 intercepts: /containers/api/durable-object-container/ (A7)
+//   §1.3 OUTBOUND_CONFIGURATION: container.js persistOutboundConfiguration, Container.constructor
+//   §3 ctx.containerId: /containers/platform-details/workers-connections/ (A10); container.js
+//     applyOutboundInterception
+//   §8 item 37: /containers/configuration/outbound-traffic/ (A9); partial
+//     src/content/partials/containers/outbound-by-host-dns-note.mdx (A16); container.js ContainerProxy
+//   §8 item 38: /containers/configuration/outbound-traffic/ (A9)
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -1,5 +1,8 @@
 // Process::connect_db (§7.2): a database connection follows the instance's egress policy and dies
 // with the process. The app and world: raw_runtime_fixture.h.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §7.2: /containers/configuration/outbound-traffic/ (A9)
 #include <gtest/gtest.h>
 
 #include "raw_runtime_fixture.h"

@@ -1,6 +1,11 @@
 // Rollouts (§1.9, A5): steps in id order, custom steps, the active grace period, the fault verb,
 // a rollout superseding one in progress, and a platform destroyed with rollout events pending.
 // The app and world: raw_runtime_fixture.h.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.9: /containers/platform-details/rollouts/ and /containers/configuration/rollouts/ (A5)
+//   §1.8 (SIGKILL 15 min after SIGTERM): /containers/concepts/architecture/ (A1), /containers/faq/ (A3), the
+//     rollouts pages (A5)
 #include <gtest/gtest.h>
 
 #include <algorithm>

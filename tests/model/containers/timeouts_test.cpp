@@ -1,6 +1,11 @@
 // The raw runtime's timeouts: the hard timeout (§1.2 capnp hardTimeoutMs, §10) and
 // setInactivityTimeout (§1.2, §10), including what puts an inactivity stop off (an open
 // connection, a streamed body, a WebSocket). The app and world: raw_runtime_fixture.h.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.2 hardTimeoutMs: cloudflare/workerd src/workerd/io/container.capnp StartParams.hardTimeoutMs (W1)
+//   §1.2 setInactivityTimeout: the same file, setInactivityTimeout (W1); /containers/concepts/architecture/
+//     (A1) and /containers/api/durable-object-container/ (A7). §10 lists open items: assumptions, no source
 #include <gtest/gtest.h>
 
 #include "raw_runtime_fixture.h"

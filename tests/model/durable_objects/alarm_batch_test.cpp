@@ -2,6 +2,14 @@
 // in the batch with the request's other writes, so a reply waits until the alarm change is durable
 // and a crash or failed commit before then loses it with its reply (platform-facts §4.4, §4.6,
 // §8 items 21, 22, 26). Times are exact: durability_latency is 5 ms.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §4.4 and §8 items 21-22: /durable-objects/api/storage-api/ (D3), /durable-objects/reference/glossary/
+//     (D11)
+//   §4.6 and §8 item 26: /durable-objects/api/alarms/ (D6), cloudflare/cloudflare-docs
+//     src/content/partials/durable-objects/api-storage-alarms.mdx (D5a)
+//   D6, D7, D8: /durable-objects/api/alarms/, /durable-objects/concepts/durable-object-lifecycle/,
+//     /durable-objects/api/state/
 #include <gtest/gtest.h>
 
 #include <chrono>

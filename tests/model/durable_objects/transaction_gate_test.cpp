@@ -3,6 +3,11 @@
 // block_concurrency_while; a reset while the transaction holds the gate ends it and the object
 // goes on; abandoning a transaction rolls back only it. Times are exact: durability_latency is 5 ms
 // unless a test says otherwise.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §4.4: /durable-objects/api/storage-api/ (D3), /durable-objects/reference/glossary/ (D11),
+//     https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/ (D12)
+//   D8 (blockConcurrencyWhile): /durable-objects/api/state/
 #include <gtest/gtest.h>
 
 #include <chrono>

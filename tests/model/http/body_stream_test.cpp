@@ -7,6 +7,12 @@
 // Latencies are fixed (sigma 0) so every time is exact: the container -> Durable Object hop is
 // `hop` each way, the edge -> client way back is 20 ms. A chunk the container writes at t reaches
 // the Durable Object at t + hop and the client at t + hop + 20 ms.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.5 and §8 item 8: @cloudflare/containers@0.3.7 dist/lib/container.js renewActivityTimeout,
+//     decrementInflight, isActivityExpired; https://github.com/cloudflare/containers/pull/100
+//   §8 item 7: container.js alarm, onActivityExpired
+//   §1.8: /containers/concepts/architecture/ (A1), /containers/faq/ (A3)
 #include "model/http/body_stream.h"
 
 #include <gtest/gtest.h>

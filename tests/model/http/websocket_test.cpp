@@ -9,6 +9,12 @@
 // The alarm loop sleeps to exactly the activity deadline (container.cpp alarm()), and a signal
 // reaches the process one hop (1 ms) after the SDK sends it: SIGTERM is recorded at
 // last activity + 60 s + 1 ms.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3 WebSockets, §8 item 18, §9 WebSockets through RPC: https://github.com/cloudflare/workerd/issues/2319;
+//     @cloudflare/containers@0.3.7 dist/lib/container.js containerFetch; /containers/api/container-class/
+//     (A8)
+//   §1.5: container.js renewActivityTimeout, decrementInflight, isActivityExpired
 #include "model/http/websocket.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,9 @@
 // The Worker router and its bindings (platform-facts §3, §8 item 16).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3 and §8 item 16: @cloudflare/containers@0.3.7 dist/lib/utils.js getContainer, getRandom;
+//     /containers/configuration/scaling-and-routing/ (A6); stubs create nothing:
+//     /durable-objects/concepts/durable-object-lifecycle/ (D7), /durable-objects/api/namespace/ (D10)
 #include "model/worker/worker.h"
 
 #include <gtest/gtest.h>
