@@ -6,6 +6,26 @@
 //   so an app that listens as soon as main runs is ready at 2.1 s (the first probe at or after 2 s);
 // - the alarm loop sleeps to exactly the activity deadline (last activity + sleep_after) when that
 //   is within 3 min, so an idle container gets SIGTERM at exactly last activity + sleep_after.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §8 item 1: workerd src/workerd/api/container.c++; /containers/api/durable-object-container/ (A7)
+//   §8 item 2: workerd src/workerd/api/container.c++; workerd src/workerd/io/container.capnp
+//   §8 item 3: workerd src/workerd/api/container.c++
+//   §8 item 4: workerd src/workerd/io/container.capnp; @cloudflare/containers@0.3.7 dist/lib/container.js
+//   §8 item 5: container.js waitForPort, doStartContainer
+//   §8 item 6: container.js startContainerIfNotRunning
+//   §8 item 7: container.js alarm, onActivityExpired
+//   §8 item 8: container.js decrementInflight, isActivityExpired
+//   §8 item 9: container.js alarm
+//   §8 item 10: /containers/concepts/architecture/ (A1); /containers/platform-details/rollouts/ (A5)
+//   §8 item 11: /containers/concepts/architecture/ (A1); /containers/faq/ (A3)
+//   §8 item 12: /containers/platform-details/rollouts/ (A5); /containers/api/container-class/ (A8)
+//   §8 item 13: container.js syncPendingStoppedEvents; https://github.com/cloudflare/containers/issues/253
+//   §8 item 14: workerd@6552d999c79e src/workerd/server/container-client.c++; container.js
+//     Container.constructor
+//   §8 item 15: container.js alarm; https://github.com/cloudflare/moltworker/issues/244
+//   §8 item 17: @cloudflare/containers@0.3.7 dist/lib/utils.js; container.js containerFetch;
+//     /containers/platform/limits/ (A4)
 #include "model/containers/container.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +35,7 @@
 #include "model/containers/faults.h"
 #include "testing/bare_faults.h"
 #include "testing/exact_platform.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -137,48 +158,30 @@ struct App : Container {
 
 using testing_support::exact_options;
 
-struct World {
-  ContainerFaultKnobs fault_knobs;  // first: the platform reads it
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with this file's app bound as APP.
+struct World : testing_support::TestWorld {
   Log log;
   AppConfig cfg;
-  DurableObjectNamespace ns;
+  DurableObjectNamespace& ns;
   explicit World(AppConfig c = {}, ContainerNamespaceOptions nso = {}, ContainerPlatformOptions po = exact_options())
-      : sim(SimOptions{.trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, po),
+      : TestWorld(1, testing_support::exact_world_options(po)),
         cfg(c),
-        ns(sim, "APP", [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); }, {}) {
-    platform.register_namespace(ns, make_image("v1", &cfg), nso);
-  }
+        ns(add_container("APP", make_image("v1", &cfg),
+                         [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); }, nso)) {}
 
   // Sends `path` to object `name` from a client fiber starting at `when`; the response lands in `out`.
   void send(std::string name, std::string path, Response* out, Time when = Time::zero(), std::string body = "") {
-    sim.spawn("client", [this, name, path, out, when, body] {
-      sim.sleep_until(when);
-      Request r;
-      r.url = "https://app.example" + path;
-      r.body = body;
-      Response resp = ns.get_by_name(name).fetch(r);
-      if (out) *out = resp;
+    TestWorld::send(ns, std::move(name), get(path, std::move(body)), when, [out](Response r) {
+      if (out) *out = std::move(r);
     });
   }
-  void run_until(Time t) { sim.run(RunLimits{.until = t}); }
-  ContainerRuntime& rt(std::string name) { return platform.runtime(ns.id_from_name(name)); }
-  ObjectHost& host(std::string name) { return ns.host(ns.id_from_name(name)); }
+  ContainerRuntime& rt(std::string name) { return runtime(ns, name); }
+  ObjectHost& host(std::string name) { return TestWorld::host(ns, name); }
 
   // Times of container records named `name` whose field `key` reads `value` (any if key empty).
   std::vector<Time> when(std::string_view name, std::string_view key = "", std::string_view value = "") const {
-    std::vector<Time> out;
-    for (const Record& r : sink->records)
-      if (r.category == "container" && r.name == name && (key.empty() || r.field_text(key) == value)) out.push_back(r.time);
-    return out;
+    return times("container", name, key, value);
   }
-  std::vector<Time> sigterms() const { return when("signal", "signo", "15"); }
-  std::vector<Time> sigkills() const { return when("signal", "signo", "9"); }
 };
 
 // --- raw runtime -------------------------------------------------------------------------------------

@@ -3,6 +3,18 @@
 // outboundHandlers and the run-time overrides), wired into the network's ContainerProxy decision
 // order. After platform-facts §7.2, §1.2, §1.3 (OUTBOUND_CONFIGURATION), §3 (ctx.containerId) and
 // §8 items 37-38. Cold starts are exactly 2 s and links exactly 10 ms, so every step is exact.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §7.2: /containers/configuration/outbound-traffic/ (A9); @cloudflare/containers@0.3.7
+//     dist/lib/container.js ContainerProxy.fetch, normalizeHostname, simpleGlobMatch; raw intercepts:
+//     workerd src/workerd/io/container.capnp setEgressHttp (W1)
+//   §1.2 intercepts: /containers/api/durable-object-container/ (A7)
+//   §1.3 OUTBOUND_CONFIGURATION: container.js persistOutboundConfiguration, Container.constructor
+//   §3 ctx.containerId: /containers/platform-details/workers-connections/ (A10); container.js
+//     applyOutboundInterception
+//   §8 item 37: /containers/configuration/outbound-traffic/ (A9); partial
+//     src/content/partials/containers/outbound-by-host-dns-note.mdx (A16); container.js ContainerProxy
+//   §8 item 38: /containers/configuration/outbound-traffic/ (A9)
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +24,7 @@
 #include "model/containers/container.h"
 #include "model/net/network.h"
 #include "testing/exact_platform.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -70,21 +83,17 @@ OutboundHandler named(std::string name) {
   };
 }
 
-struct World {
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with EgressApp bound as EGRESS and four internet
+// services answering "internet:<host>" over links of latency `lat`.
+struct World : testing_support::TestWorld {
   std::function<void(EgressApp&)> configure;
-  DurableObjectNamespace ns;
+  DurableObjectNamespace& ns;
 
   explicit World(std::function<void(EgressApp&)> cfg = {}, uint64_t seed = 1, Lognormal lat = kExact10ms)
-      : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, exact_options()),
+      : TestWorld(seed),
         configure(std::move(cfg)),
-        ns(sim, "EGRESS", [this](DurableObjectState& s) { return std::make_unique<EgressApp>(s, platform, configure); }, {}) {
-    platform.register_namespace(ns, egress_image());
+        ns(add_container("EGRESS", egress_image(),
+                         [this](DurableObjectState& s) { return std::make_unique<EgressApp>(s, platform, configure); })) {
     for (const char* host : {"api.example", "other.example", "evil.example", "maps.google.com"})
       net.add_http_service(host, [host](const Request&) { return Response(200, std::string("internet:") + host); }, lat);
   }
@@ -118,7 +127,7 @@ struct World {
     if (err) std::rethrow_exception(err);
   }
 
-  ContainerRuntime& rt(const std::string& name) { return platform.runtime(ns.id_from_name(name)); }
+  ContainerRuntime& rt(const std::string& name) { return runtime(ns, name); }
 
   // From a fiber that is not the container's: the raw container's app fetches `url`.
   std::string raw_out(ContainerRuntime& rt, const std::string& url) {
@@ -138,13 +147,8 @@ struct World {
     sim.run(RunLimits{.until = sim.now() + 3s});  // past the 2 s cold start
   }
 
-  // Values of field `key` of net fetch records, in order.
-  std::vector<std::string> routes() const {
-    std::vector<std::string> out;
-    for (const Record& r : sink->records)
-      if (r.category == "net" && r.name == "fetch") out.push_back(r.field_text("route"));
-    return out;
-  }
+  // Values of field `route` of net fetch records, in order.
+  std::vector<std::string> routes() const { return field_values("net", "fetch", "route"); }
 };
 
 // --- the SDK's decision order (§7.2) -----------------------------------------------------------------

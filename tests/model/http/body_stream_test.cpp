@@ -7,6 +7,12 @@
 // Latencies are fixed (sigma 0) so every time is exact: the container -> Durable Object hop is
 // `hop` each way, the edge -> client way back is 20 ms. A chunk the container writes at t reaches
 // the Durable Object at t + hop and the client at t + hop + 20 ms.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.5 and §8 item 8: @cloudflare/containers@0.3.7 dist/lib/container.js renewActivityTimeout,
+//     decrementInflight, isActivityExpired; https://github.com/cloudflare/containers/pull/100
+//   §8 item 7: container.js alarm, onActivityExpired
+//   §1.8: /containers/concepts/architecture/ (A1), /containers/faq/ (A3)
 #include "model/http/body_stream.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +22,7 @@
 
 #include "model/containers/container.h"
 #include "model/worker/worker.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -265,15 +272,12 @@ struct Received {
   Time error_at;
 };
 
-struct World {
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with App bound as APP and a Worker that sends every
+// request to APP/a through stub.fetch.
+struct World : testing_support::TestWorld {
   Config cfg;
   Log log;
-  DurableObjectNamespace ns;
-  Worker worker;
+  DurableObjectNamespace& ns;
 
   static ContainerPlatformOptions platform_options(Duration hop, bool exact) {
     ContainerPlatformOptions o;
@@ -291,15 +295,16 @@ struct World {
   }
 
   explicit World(Config c = {}, Duration hop = 5ms, bool exact = true, uint64_t seed = 1)
-      : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, platform_options(hop, exact)),
+      : TestWorld(seed, world_options(hop, exact)),
         cfg(c),
-        ns(sim, "APP", [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); }, {}),
-        worker(sim, [](const Request& r, Env& env) { return get_container(env.durable_object("APP"), "a").fetch(r); },
-               worker_options(exact)) {
-    platform.register_namespace(ns, make_image(&cfg, &log));
-    worker.env().bind("APP", ns);
+        ns(add_container("APP", make_image(&cfg, &log),
+                         [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log, cfg); })) {
+    world.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("APP"), "a").fetch(r); });
+  }
+  static WorldOptions world_options(Duration hop, bool exact) {
+    WorldOptions o = testing_support::exact_world_options(platform_options(hop, exact));
+    o.worker = worker_options(exact);
+    return o;
   }
 
   // A client that sends `path` at `when` and reads the whole body as it arrives.
@@ -332,22 +337,13 @@ struct World {
       *out = log.app ? log.app->in_flight() : -1;
     });
   }
-  void run_until(Time t) { sim.run(RunLimits{.until = t}); }
-  ContainerRuntime& rt() { return platform.runtime(ns.id_from_name("a")); }
+  ContainerRuntime& rt() { return runtime(ns, "a"); }
 
   std::vector<Time> when(std::string_view category, std::string_view name, std::string_view key = "",
                          std::string_view value = "") const {
-    std::vector<Time> out;
-    for (const Record& r : sink->records)
-      if (r.category == category && r.name == name && (key.empty() || r.field_text(key) == value)) out.push_back(r.time);
-    return out;
+    return times(category, name, key, value);
   }
-  std::vector<Time> sigterms() const { return when("container", "signal", "signo", "15"); }
-  const Record* body_end(std::string_view stream) const {
-    for (const Record& r : sink->records)
-      if (r.category == "body" && r.name == "end" && r.field_text("stream") == stream) return &r;
-    return nullptr;
-  }
+  const Record* body_end(std::string_view stream) const { return first("body", "end", "stream", stream); }
 };
 
 TEST(Streaming, EachChunkReachesTheClientHopPlusClientLatencyAfterTheContainerWroteIt_S1_5) {

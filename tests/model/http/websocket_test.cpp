@@ -9,6 +9,12 @@
 // The alarm loop sleeps to exactly the activity deadline (container.cpp alarm()), and a signal
 // reaches the process one hop (1 ms) after the SDK sends it: SIGTERM is recorded at
 // last activity + 60 s + 1 ms.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3 WebSockets, §8 item 18, §9 WebSockets through RPC: https://github.com/cloudflare/workerd/issues/2319;
+//     @cloudflare/containers@0.3.7 dist/lib/container.js containerFetch; /containers/api/container-class/
+//     (A8)
+//   §1.5: container.js renewActivityTimeout, decrementInflight, isActivityExpired
 #include "model/http/websocket.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +24,7 @@
 
 #include "model/containers/container.h"
 #include "model/worker/worker.h"
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -308,24 +315,22 @@ ContainerPlatformOptions platform_options() {
   return o;
 }
 
-struct World {
-  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
-  Simulator sim;
-  Network net;
-  ContainerPlatform platform;
+// The shared test world (testing/test_world.h) with App bound as APP and a Worker that sends
+// every request to APP/a through stub.fetch (§3), but answers /rogue with a socket itself.
+struct World : testing_support::TestWorld {
   AppLog log;
-  DurableObjectNamespace ns;
-  Worker worker;
+  DurableObjectNamespace& ns;
   WebSocket::Ptr rogue_kept;
 
   explicit World(uint64_t seed = 1, ContainerPlatformOptions po = platform_options(), WorkerOptions wo = {20ms, 0.0})
-      : sim(SimOptions{.seed = seed, .trace_scheduling = false}, {sink}),
-        net(sim),
-        platform(sim, net, po),
-        ns(sim, "APP", [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log); }, {}),
-        worker(sim, [this](const Request& r, Env& env) { return handle(r, env); }, wo) {
-    platform.register_namespace(ns, ws_image(&log));
-    worker.env().bind("APP", ns);
+      : TestWorld(seed, world_options(po, wo)),
+        ns(add_container("APP", ws_image(&log), [this](DurableObjectState& s) { return std::make_unique<App>(s, platform, log); })) {
+    world.set_worker([this](const Request& r, Env& env) { return handle(r, env); });
+  }
+  static WorldOptions world_options(ContainerPlatformOptions po, WorkerOptions wo) {
+    WorldOptions o = testing_support::exact_world_options(po);
+    o.worker = wo;
+    return o;
   }
 
   Response handle(const Request& r, Env& env) {
@@ -337,28 +342,14 @@ struct World {
     return get_container(env.durable_object("APP"), "a").fetch(r);  // through stub.fetch (§3)
   }
 
-  static Request req(std::string path) {
-    Request r;
-    r.url = "https://app.example" + path;
-    return r;
-  }
+  static Request req(std::string path) { return get(path); }
   // Warms the container with a plain request at t = 0 (ready at 2.1 s, done by 2.2 s).
   void warm() {
     sim.spawn("warm", [this] { EXPECT_EQ(worker.client_fetch(req("/hello")).status, 200); });
   }
   std::vector<Time> when(std::string_view cat, std::string_view name, std::string_view key = "",
                          std::string_view value = "") const {
-    std::vector<Time> out;
-    for (const Record& r : sink->records)
-      if (r.category == cat && r.name == name && (key.empty() || r.field_text(key) == value)) out.push_back(r.time);
-    return out;
-  }
-  std::vector<Time> sigterms() const { return when("container", "signal", "signo", "15"); }
-  const Record* last(std::string_view cat, std::string_view name) const {
-    const Record* found = nullptr;
-    for (const Record& r : sink->records)
-      if (r.category == cat && r.name == name) found = &r;
-    return found;
+    return times(cat, name, key, value);
   }
 };
 

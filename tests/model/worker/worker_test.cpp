@@ -1,9 +1,16 @@
 // The Worker router and its bindings (platform-facts §3, §8 item 16).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3 and §8 item 16: @cloudflare/containers@0.3.7 dist/lib/utils.js getContainer, getRandom;
+//     /containers/configuration/scaling-and-routing/ (A6); stubs create nothing:
+//     /durable-objects/concepts/durable-object-lifecycle/ (D7), /durable-objects/api/namespace/ (D10)
 #include "model/worker/worker.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+
+#include "testing/test_world.h"
 
 using namespace cfsim;
 using namespace std::chrono_literals;
@@ -15,9 +22,10 @@ struct Echo : DurableObject {
   Response fetch(const Request& req) override { return Response(200, ctx().id().name() + " " + req.path()); }
 };
 
-struct WorldLike {
-  Simulator sim;
-  DurableObjectNamespace ns{sim, "ECHO", [](DurableObjectState& c) { return std::make_unique<Echo>(c); }, {}};
+// The shared test world (testing/test_world.h) with Echo bound as ECHO; the tests that need a
+// Worker of their own build it on w.sim.
+struct WorldLike : testing_support::TestWorld {
+  DurableObjectNamespace& ns = world.add_durable_object("ECHO", [](DurableObjectState& c) { return std::make_unique<Echo>(c); });
 };
 
 TEST(Worker, GetContainerDefaultsToTheSingletonName_S8_item16) {
