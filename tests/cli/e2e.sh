@@ -131,6 +131,13 @@ usage_errors)
   usage_error "(see cfsim --help)" "$CFSIM"
   usage_error "(see cfsim --help)" "$CFSIM" run
   usage_error "(see cfsim --help)" "$CFSIM" run kernel-race --no-such-flag
+  # an output path that is not a regular file (a FIFO here; /dev/null for real) is refused before
+  # anything runs: writing through a renamed temporary file would replace it
+  mkfifo fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" run kernel-race --trace fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" run kernel-race --perfetto fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" sweep kernel-race --seeds 1..2 --out fifo
+  [ -p fifo ] || fail "the FIFO was replaced"
   [ -z "$(find . -name '*.jsonl*')" ] || fail "a usage error must not leave traces behind"
   ;;
 

@@ -216,7 +216,7 @@ std::string perfetto_json(std::span<const Record> records) {
 
 void write_perfetto_file(const std::string& path, std::span<const Record> records) {
   std::string text = perfetto_json(records);
-  make_parent_dirs(path);
+  prepare_output_file(path);
   std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) throw UsageError(fmt::format("cannot create Perfetto file '{}': {}", tmp, std::strerror(errno)));

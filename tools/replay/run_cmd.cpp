@@ -45,6 +45,8 @@ int cmd_run(const RunArgs& a, const std::string& program) {
   const bool explicit_trace = !a.trace.empty();
   const std::string trace_path = explicit_trace ? a.trace : default_trace_path(kDefaultTraceDir, spec);
   const std::string replay = replay_command(program, spec);
+  if (explicit_trace) check_output_file(a.trace);  // before the run, not after it
+  if (!a.perfetto.empty()) check_output_file(a.perfetto);
 
   auto body = [&]() -> int {
     try {

@@ -11,7 +11,7 @@ namespace cfsim::cli {
 
 ResultWriter::ResultWriter(std::string path) : path_(std::move(path)) {
   if (path_.empty()) return;
-  make_parent_dirs(path_);
+  prepare_output_file(path_);
   tmp_ = path_ + ".tmp";
   f_ = std::fopen(tmp_.c_str(), "w");
   if (!f_) throw UsageError(fmt::format("cannot create results file '{}': {}", tmp_, std::strerror(errno)));
