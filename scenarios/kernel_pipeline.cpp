@@ -125,7 +125,8 @@ Scenario kernel_pipeline_scenario() {
   Scenario s;
   s.name = "kernel-pipeline";
   s.description = "Kernel demo: a client feeds jobs to workers that get killed; retries must get every job acknowledged.";
-  s.fault_space = fault_space({kill_worker_verb()}, {}, {}, Duration::seconds(30), 12);
+  s.own_fault_verbs = {kill_worker_verb()};
+  s.fault_space = fault_space(s.own_fault_verbs, {}, {}, Duration::seconds(30), 12);
   s.run = [s](const ScenarioOptions& o) { return run_pipeline(s, o); };
   return s;
 }

@@ -46,6 +46,9 @@ struct Scenario {
   std::string name;
   std::string description;  // one sentence
   FaultSpace fault_space;   // what swarm mode may draw from
+  // The verbs the scenario registers itself ("app-..."), beyond the platform's World::fault_verbs();
+  // `cfsim faults` lists them.
+  std::vector<FaultVerbDecl> own_fault_verbs;
   std::function<ScenarioResult(const ScenarioOptions&)> run;
 };
 

@@ -62,8 +62,51 @@ list)
   [ "$(grep -c . out.txt)" -eq "$(grep -cE '^[a-z0-9-]+  +[A-Z].*\.$' out.txt)" ] || fail "every list line is 'name  Description.'"
   expect 0 "$CFSIM" --help
   has out.txt "sweep"
+  has out.txt "faults"
   expect 0 "$CFSIM" run --help
   has out.txt "--shuffle-ties"
+  ;;
+
+faults)
+  # the fault table: every verb and knob with its target, arguments and source, as Markdown
+  expect 0 "$CFSIM" faults
+  [ ! -s err.txt ] || fail "cfsim faults wrote on stderr"
+  has out.txt "# Fault verbs, knobs and buggify sites"
+  grep -qE '^\| `container-crash` \| `BINDING/name` \| `exit_code` 0\.\.255, default 1: ' out.txt || fail "the container-crash row"
+  grep -qE '^\| `kernel-pipeline` \| `app-kill-worker` \| ' out.txt || fail "the scenario's own verb"
+  grep -qE '^\| `r2\.error_ppm` \| 0\.\.1000000 ppm \| 0 \| ' out.txt || fail "the r2.error_ppm knob row"
+  has out.txt '| `container-rollout` |'
+  has out.txt "| hand-only |"
+  has out.txt '| `net.dropped_connection` |'
+  ;;
+
+diff_beyond_records)
+  "$CFSIM" run kernel-race --seed 2 --trace t.jsonl >/dev/null
+  n=$(($(wc -l <t.jsonl) - 1))
+  # a member outside the trace format in one record: the reader drops it, diff must not
+  sed -E '3s/^\{/{"note":"edited",/' t.jsonl >extra.jsonl
+  cmp -s t.jsonl extra.jsonl && fail "the edit changed nothing"
+  expect 1 "$CFSIM" diff t.jsonl extra.jsonl
+  has out.txt "the traces differ first at record #2"
+  has out.txt 'members outside the trace format (replay and explain ignore them): A (none), B {"note":"edited"}'
+  expect 1 "$CFSIM" diff extra.jsonl t.jsonl
+  has out.txt 'A {"note":"edited"}, B (none)'
+  # the same records, but the footer edited, extended or missing
+  sed -E '$s/"hash":"0x[0-9a-f]{16}"/"hash":"0x0000000000000000"/' t.jsonl >footer.jsonl
+  expect 1 "$CFSIM" diff t.jsonl footer.jsonl
+  has out.txt "the traces hold the same $n records, but A has a footer with hash"
+  has out.txt "B has a footer with hash 0x0000000000000000"
+  head -n "$n" t.jsonl >nofooter.jsonl
+  expect 1 "$CFSIM" diff t.jsonl nofooter.jsonl
+  has out.txt "B has no footer (its run was aborted after its last record)"
+  sed -E '$s/^\{/{"x":1,/' t.jsonl >footer-extra.jsonl
+  expect 1 "$CFSIM" diff t.jsonl footer-extra.jsonl
+  has out.txt 'their footers differ outside the trace format: A (none), B {"x":1}'
+  # whitespace and the members' order are not differences
+  sed -E '3s/^\{"i":([0-9]+),"t":([0-9]+),/{"t":\2, "i":\1,/' t.jsonl >reordered.jsonl
+  cmp -s t.jsonl reordered.jsonl && fail "the reordering changed nothing"
+  expect 0 "$CFSIM" diff t.jsonl reordered.jsonl
+  has out.txt "identical: $n records"
   ;;
 
 usage_errors)
@@ -83,10 +126,18 @@ usage_errors)
   usage_error "bad --jobs 0" "$CFSIM" sweep kernel-race --seeds 1..5 --jobs 0
   usage_error "unknown scenario 'nope'" "$CFSIM" sweep nope --seeds 1..5
   usage_error "unknown verb 'explode-host'" "$CFSIM" sweep kernel-pipeline --seeds 1..3 --faults unknown-verb.txt
-  usage_error "(see cfsim --help)" "$CFSIM" frobnicate
+  # an unknown command is named, with the real ones listed
+  usage_error "unknown command 'frobnicate'; the commands are list, run, replay, sweep, merge, diff, explain, timeline, faults (see cfsim --help)" "$CFSIM" frobnicate
   usage_error "(see cfsim --help)" "$CFSIM"
   usage_error "(see cfsim --help)" "$CFSIM" run
   usage_error "(see cfsim --help)" "$CFSIM" run kernel-race --no-such-flag
+  # an output path that is not a regular file (a FIFO here; /dev/null for real) is refused before
+  # anything runs: writing through a renamed temporary file would replace it
+  mkfifo fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" run kernel-race --trace fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" run kernel-race --perfetto fifo
+  usage_error "cannot write 'fifo': it exists and is not a regular file" "$CFSIM" sweep kernel-race --seeds 1..2 --out fifo
+  [ -p fifo ] || fail "the FIFO was replaced"
   [ -z "$(find . -name '*.jsonl*')" ] || fail "a usage error must not leave traces behind"
   ;;
 

@@ -128,7 +128,16 @@ std::string default_trace_path(const std::string& dir, const RunSpec& spec) {
   return fmt::format("{}/{}-{}.jsonl", dir, spec.scenario->name, spec.options.seed);
 }
 
-void make_parent_dirs(const std::string& path) {
+void check_output_file(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::file_status st = std::filesystem::symlink_status(path, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) && !std::filesystem::is_symlink(st))
+    throw UsageError(fmt::format("cannot write '{}': it exists and is not a regular file (cfsim writes a file through a "
+                                 "temporary one renamed into place, which would replace it)", path));
+}
+
+void prepare_output_file(const std::string& path) {
+  check_output_file(path);
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (parent.empty()) return;
   std::error_code ec;

@@ -68,8 +68,13 @@ std::string shell_quote(std::string_view arg);
 // Where a failing run leaves its trace when no --trace was given: <dir>/<scenario>-<seed>.jsonl.
 std::string default_trace_path(const std::string& dir, const RunSpec& spec);
 constexpr const char* kDefaultTraceDir = "out/traces";
-// Creates the parent directories of `path`; UsageError if that fails.
-void make_parent_dirs(const std::string& path);
+// Every file cfsim writes goes through "<path>.tmp", renamed into place. check_output_file throws
+// UsageError if `path` exists and is neither a regular file nor a symbolic link: the rename would
+// replace it (run as root,
+// `--trace /dev/null` would put a plain file where the device was). prepare_output_file also
+// creates the parent directories (UsageError if that fails).
+void check_output_file(const std::string& path);
+void prepare_output_file(const std::string& path);
 
 // Durations for people: "0s", "850ns", "12.5us", "340ms", "2.35s", "4m05s", "1h02m", "3d04h".
 std::string human_duration(Duration d);

@@ -34,6 +34,8 @@ int cmd_diff(const std::string& a, const std::string& b);
 int cmd_explain(const std::string& trace_path);
 int cmd_timeline(const std::string& trace_path, bool scheduling);
 int cmd_list();
+// Every fault verb, knob and buggify site as Markdown (fault_table.h); docs/faults.md is its output.
+int cmd_faults();
 
 struct SweepArgs {
   WorldArgs world;

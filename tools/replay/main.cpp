@@ -2,7 +2,10 @@
 // docs/cli.md is the manual. Exit codes: 0 passed / identical, 1 failed / differs, 2 bad usage.
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
 #include <cstdio>
+#include <optional>
 
 #include "tools/replay/commands.h"
 
@@ -10,93 +13,126 @@ using namespace cfsim::cli;
 
 namespace {
 
+// Every command's arguments, filled in by the parser; `command` is set by the subcommand's callback
+// and runs once parsing succeeded.
+struct CommandLine {
+  std::string program;  // how to name this binary in printed commands
+  RunArgs run;
+  SweepArgs sweep;
+  std::string trace, other_trace;  // replay, diff, explain, timeline
+  bool no_fork = false, scheduling = false;
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  std::function<int()> command;
+};
+
 void add_world_options(CLI::App* cmd, WorldArgs& w) {
   cmd->add_option("scenario", w.scenario, "The scenario to run (cfsim list)")->required();
-  cmd->add_option("--faults", w.faults, "none, swarm (the seed draws a fault plan) or a fault plan file")
+  cmd->add_option("--faults", w.faults, "none, swarm (the seed draws a fault plan) or a fault plan file (cfsim faults)")
       ->type_name("none|swarm|FILE");
   cmd->add_option("--until", w.until, "Stop at this virtual time (300ms, 10min, 1h30m); default: the scenario's end")
       ->type_name("DURATION");
   cmd->add_flag("--shuffle-ties", w.shuffle_ties, "Run same-instant events in a seed-shuffled order");
 }
 
-}  // namespace
+void add_run(CLI::App& app, CommandLine& c) {
+  CLI::App* cmd = app.add_subcommand("run", "Run one world; exit 0 if it passed, 1 if an invariant failed");
+  add_world_options(cmd, c.run.world);
+  cmd->add_option("--seed", c.run.seed, "The seed (0 to 2^64-1); default 1")->type_name("N");
+  cmd->add_option("--trace", c.run.trace, "Write the JSON-lines trace here (a failing run always writes one)")->type_name("FILE.jsonl");
+  cmd->add_option("--perfetto", c.run.perfetto, "Write a Perfetto / Chrome trace here (ui.perfetto.dev)")->type_name("FILE.json");
+  cmd->add_flag("--timeline", c.run.timeline, "Print a time-ordered account, one column per actor");
+  cmd->add_flag("--no-fork", c.run.no_fork, "Run in this process (e.g. under a debugger): a crash is not caught");
+  cmd->callback([&c] { c.command = [&c] { return cmd_run(c.run, c.program); }; });
+}
 
-int main(int argc, char** argv) {
-  CLI::App app{"cfsim: a deterministic simulator of apps on Cloudflare Containers. Every run replays exactly from its seed.",
-               "cfsim"};
-  app.set_version_flag("--version", std::string("cfsim ") + CFSIM_VERSION);
-  app.require_subcommand(1);
-  const std::string program = program_for_commands(argc > 0 ? argv[0] : nullptr);
-  std::function<int()> command;
+void add_sweep(CLI::App& app, CommandLine& c) {
+  SweepArgs& s = c.sweep;
+  CLI::App* cmd = app.add_subcommand("sweep", "Run many seeds, each in its own process; one JSON result line per seed");
+  add_world_options(cmd, s.world);
+  cmd->add_option("--seeds", s.seeds, "The seeds, inclusive: A..B")->required()->type_name("A..B");
+  cmd->add_option("--jobs", s.jobs, "Seeds run at once (default 1)")->type_name("J");
+  cmd->add_option("--shard", s.shard, "Take every N-th seed starting at the I-th (0 <= I < N) of the range")->type_name("I/N");
+  cmd->add_option("--out", s.out, "Write the result lines here instead of stdout")->type_name("results.jsonl");
+  cmd->add_option("--trace-dir", s.trace_dir, "Where failing seeds leave their traces (default out/traces)")->type_name("DIR");
+  cmd->callback([&c] { c.command = [&c] { return cmd_sweep(c.sweep, c.program); }; });
+}
 
-  app.add_subcommand("list", "The registered scenarios, one line each")->callback([&] { command = [] { return cmd_list(); }; });
+void add_merge(CLI::App& app, CommandLine& c) {
+  CLI::App* cmd = app.add_subcommand("merge", "Join the result files of a sweep's shards, in seed order");
+  cmd->add_option("results", c.merge_inputs, "Result files of cfsim sweep --out")->required()->type_name("FILE.jsonl");
+  cmd->add_option("--out", c.merge_out, "Write the merged lines here instead of stdout")->type_name("FILE.jsonl");
+  cmd->callback([&c] { c.command = [&c] { return cmd_merge(c.merge_inputs, c.merge_out); }; });
+}
 
-  RunArgs run;
-  CLI::App* run_cmd = app.add_subcommand("run", "Run one world; exit 0 if it passed, 1 if an invariant failed");
-  add_world_options(run_cmd, run.world);
-  run_cmd->add_option("--seed", run.seed, "The seed (0 to 2^64-1); default 1")->type_name("N");
-  run_cmd->add_option("--trace", run.trace, "Write the JSON-lines trace here (a failing run always writes one)")->type_name("FILE.jsonl");
-  run_cmd->add_option("--perfetto", run.perfetto, "Write a Perfetto / Chrome trace here (ui.perfetto.dev)")->type_name("FILE.json");
-  run_cmd->add_flag("--timeline", run.timeline, "Print a time-ordered account, one column per actor");
-  run_cmd->add_flag("--no-fork", run.no_fork, "Run in this process (e.g. under a debugger): a crash is not caught");
-  run_cmd->callback([&] { command = [&] { return cmd_run(run, program); }; });
+void add_replay(CLI::App& app, CommandLine& c) {
+  CLI::App* cmd = app.add_subcommand("replay", "Rerun a trace's run and check it takes the same steps, record by record");
+  cmd->add_option("trace", c.trace, "A trace written by cfsim run or sweep")->required()->type_name("TRACE.jsonl");
+  cmd->add_flag("--no-fork", c.no_fork, "Rerun in this process (e.g. under a debugger)");
+  cmd->callback([&c] { c.command = [&c] { return cmd_replay(c.trace, c.no_fork); }; });
+}
 
-  std::string replay_trace;
-  bool replay_no_fork = false;
-  CLI::App* replay_cmd = app.add_subcommand("replay", "Rerun a trace's run and check it takes the same steps, record by record");
-  replay_cmd->add_option("trace", replay_trace, "A trace written by cfsim run or sweep")->required()->type_name("TRACE.jsonl");
-  replay_cmd->add_flag("--no-fork", replay_no_fork, "Rerun in this process (e.g. under a debugger)");
-  replay_cmd->callback([&] { command = [&] { return cmd_replay(replay_trace, replay_no_fork); }; });
+// The commands that look at traces: diff, explain, timeline.
+void add_trace_views(CLI::App& app, CommandLine& c) {
+  CLI::App* diff = app.add_subcommand("diff", "The first differing record of two traces, with the records before it");
+  diff->add_option("a", c.trace, "A trace")->required()->type_name("A.jsonl");
+  diff->add_option("b", c.other_trace, "Another trace")->required()->type_name("B.jsonl");
+  diff->callback([&c] { c.command = [&c] { return cmd_diff(c.trace, c.other_trace); }; });
 
-  SweepArgs sweep;
-  CLI::App* sweep_cmd = app.add_subcommand("sweep", "Run many seeds, each in its own process; one JSON result line per seed");
-  add_world_options(sweep_cmd, sweep.world);
-  sweep_cmd->add_option("--seeds", sweep.seeds, "The seeds, inclusive: A..B")->required()->type_name("A..B");
-  sweep_cmd->add_option("--jobs", sweep.jobs, "Seeds run at once (default 1)")->type_name("J");
-  sweep_cmd->add_option("--shard", sweep.shard, "Take every N-th seed starting at the I-th (0 <= I < N) of the range")
-      ->type_name("I/N");
-  sweep_cmd->add_option("--out", sweep.out, "Write the result lines here instead of stdout")->type_name("results.jsonl");
-  sweep_cmd->add_option("--trace-dir", sweep.trace_dir, "Where failing seeds leave their traces (default out/traces)")
-      ->type_name("DIR");
-  sweep_cmd->callback([&] { command = [&] { return cmd_sweep(sweep, program); }; });
+  CLI::App* explain = app.add_subcommand("explain", "What happened to the app's data: writes, losses, missing and stale reads");
+  explain->add_option("trace", c.trace, "A trace")->required()->type_name("TRACE.jsonl");
+  explain->callback([&c] { c.command = [&c] { return cmd_explain(c.trace); }; });
 
-  std::vector<std::string> merge_inputs;
-  std::string merge_out;
-  CLI::App* merge_cmd = app.add_subcommand("merge", "Join the result files of a sweep's shards, in seed order");
-  merge_cmd->add_option("results", merge_inputs, "Result files of cfsim sweep --out")->required()->type_name("FILE.jsonl");
-  merge_cmd->add_option("--out", merge_out, "Write the merged lines here instead of stdout")->type_name("FILE.jsonl");
-  merge_cmd->callback([&] { command = [&] { return cmd_merge(merge_inputs, merge_out); }; });
+  CLI::App* timeline = app.add_subcommand("timeline", "A trace as a time-ordered account, one column per actor");
+  timeline->add_option("trace", c.trace, "A trace")->required()->type_name("TRACE.jsonl");
+  timeline->add_flag("--scheduling", c.scheduling, "Also show each fiber resume (sched.resume)");
+  timeline->callback([&c] { c.command = [&c] { return cmd_timeline(c.trace, c.scheduling); }; });
+}
 
-  std::string diff_a, diff_b;
-  CLI::App* diff_cmd = app.add_subcommand("diff", "The first differing record of two traces, with the records before it");
-  diff_cmd->add_option("a", diff_a, "A trace")->required()->type_name("A.jsonl");
-  diff_cmd->add_option("b", diff_b, "Another trace")->required()->type_name("B.jsonl");
-  diff_cmd->callback([&] { command = [&] { return cmd_diff(diff_a, diff_b); }; });
+void add_commands(CLI::App& app, CommandLine& c) {
+  app.add_subcommand("list", "The registered scenarios, one line each")->callback([&c] { c.command = [] { return cmd_list(); }; });
+  add_run(app, c);
+  add_replay(app, c);
+  add_sweep(app, c);
+  add_merge(app, c);
+  add_trace_views(app, c);
+  app.add_subcommand("faults", "Every fault verb, knob and buggify site, as a Markdown table (docs/faults.md)")
+      ->callback([&c] { c.command = [] { return cmd_faults(); }; });
+}
 
-  std::string explain_trace_path;
-  CLI::App* explain_cmd = app.add_subcommand("explain", "What happened to the app's data: writes, losses, missing and stale reads");
-  explain_cmd->add_option("trace", explain_trace_path, "A trace")->required()->type_name("TRACE.jsonl");
-  explain_cmd->callback([&] { command = [&] { return cmd_explain(explain_trace_path); }; });
+// argv[1] when it is meant as a command (not an option) but names none; CLI11 would only say that a
+// subcommand is required.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return std::nullopt;
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == argv[1]) return std::nullopt;
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  }
+  return fmt::format("unknown command '{}'; the commands are {} (see cfsim --help)", argv[1], names);
+}
 
-  std::string timeline_trace;
-  bool timeline_all = false;
-  CLI::App* timeline_cmd = app.add_subcommand("timeline", "A trace as a time-ordered account, one column per actor");
-  timeline_cmd->add_option("trace", timeline_trace, "A trace")->required()->type_name("TRACE.jsonl");
-  timeline_cmd->add_flag("--scheduling", timeline_all, "Also show each fiber resume (sched.resume)");
-  timeline_cmd->callback([&] { command = [&] { return cmd_timeline(timeline_trace, timeline_all); }; });
-
+// Parses the command line; the exit code if that is the end of it (help, version, bad usage).
+std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  if (std::optional<std::string> unknown = unknown_command(app, argc, argv)) {
+    std::fprintf(stderr, "cfsim: error: %s\n", unknown->c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
-    for (char& c : what)
-      if (c == '\n') c = ' ';
+    for (char& ch : what)
+      if (ch == '\n') ch = ' ';
     std::fprintf(stderr, "cfsim: error: %s (see cfsim --help)\n", what.c_str());
     return kExitUsage;
   }
+  return std::nullopt;
+}
 
+int run_command(const std::function<int()>& command) {
   try {
     return command();
   } catch (const UsageError& e) {
@@ -108,4 +144,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cfsim: internal error: %s\n", e.what());
     return kExitFailed;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cfsim: a deterministic simulator of apps on Cloudflare Containers. Every run replays exactly from its seed.",
+               "cfsim"};
+  app.set_version_flag("--version", std::string("cfsim ") + CFSIM_VERSION);
+  app.require_subcommand(1);
+  CommandLine c;
+  c.program = program_for_commands(argc > 0 ? argv[0] : nullptr);
+  add_commands(app, c);
+  if (std::optional<int> exit_code = parse(app, argc, argv)) return *exit_code;
+  return run_command(c.command);
 }

@@ -105,7 +105,7 @@ void install_handlers_once() {
 SafeJsonlSink::SafeJsonlSink(std::string path, bool defer_rename)
     : path_(std::move(path)), tmp_(fmt::format("{}.{}.tmp", path_, ::getpid())), defer_rename_(defer_rename),
       buf_(new char[kBufferBytes]) {
-  make_parent_dirs(path_);
+  prepare_output_file(path_);
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw UsageError(fmt::format("cannot create trace file '{}': {}", tmp_, std::strerror(errno)));
   install_handlers_once();
