@@ -217,6 +217,7 @@ bool Simulator::cancel(EventId id) {
   return true;
 }
 
+// The main loop: pop the earliest event, run it, until a limit or quiescence.
 RunResult Simulator::run(RunLimits limits) {
   if (in_run_) throw SimError("run: the simulator is already running (a fiber or callback cannot call run())");
   in_run_ = true;
@@ -241,40 +242,47 @@ RunResult Simulator::run(RunLimits limits) {
     Event e;
     bool time_limit_hit = false;
     if (!pop_next(e, limits.until, time_limit_hit)) {
-      if (time_limit_hit) {
-        if (limits.until > now_) now_ = limits.until;
-        r.reason = StopReason::time_limit;
-      } else {
-        r.reason = StopReason::quiescent;
-      }
+      r.reason = time_limit_hit ? StopReason::time_limit : StopReason::quiescent;
+      if (time_limit_hit && limits.until > now_) now_ = limits.until;
       break;
     }
+    CFSIM_ASSERT(e.time >= now_.ns);  // time never runs backwards
     now_ = Time::from_ns(e.time);
     ++n;
     ++events_total_;
-    if (e.fiber) {
-      Fiber* f = e.fiber;
-      --f->pending;
-      if (f->state == FiberState::not_started) {
-        start_fiber(f);
-      } else {
-        if (f->state == FiberState::blocked) {  // a timer claiming the wait
-          f->epoch++;
-          f->wake_code = e.wake_code();
-        }
-        resume(f);
-      }
-      if (terminal(f->state) && f->pending == 0) live_.erase(f->id);
-    } else {
-      Callback& c = callbacks_[e.slot()];
-      std::function<void()> fn = std::move(c.fn);
-      c.fn = nullptr;
-      c.pending = false;
-      ++c.generation;
-      free_slots_.push_back(e.slot());
-      fn();
-    }
+    if (e.fiber) run_fiber_event(e);
+    else run_callback_event(e);
   }
+  return finish_run(r, n);
+}
+
+void Simulator::run_fiber_event(const Event& e) {
+  Fiber* f = e.fiber;
+  --f->pending;
+  if (f->state == FiberState::not_started) {
+    start_fiber(f);
+  } else {
+    if (f->state == FiberState::blocked) {  // a timer claiming the wait
+      f->epoch++;
+      f->wake_code = e.wake_code();
+    }
+    resume(f);
+  }
+  if (terminal(f->state) && f->pending == 0) live_.erase(f->id);
+}
+
+void Simulator::run_callback_event(const Event& e) {
+  Callback& c = callbacks_[e.slot()];
+  std::function<void()> fn = std::move(c.fn);
+  c.fn = nullptr;
+  c.pending = false;
+  ++c.generation;
+  free_slots_.push_back(e.slot());
+  fn();
+}
+
+// Quiescent with fibers still blocked (not daemons) is a deadlock: each is reported and recorded.
+RunResult Simulator::finish_run(RunResult& r, uint64_t events) {
   if (r.reason == StopReason::quiescent) {
     for (auto& [id, f] : live_) {
       if (f->state == FiberState::blocked && !f->daemon) r.blocked.push_back({f->id, f->name, wait_text(*f)});
@@ -282,9 +290,9 @@ RunResult Simulator::run(RunLimits limits) {
     if (!r.blocked.empty()) r.reason = StopReason::deadlock;
     for (const auto& b : r.blocked) record("sched", "deadlock", {{"id", b.id}, {"waiting_on", b.waiting_on}});
   }
-  record("sched", "stop", {{"reason", to_string(r.reason)}, {"events", n}});
+  record("sched", "stop", {{"reason", to_string(r.reason)}, {"events", events}});
   r.now = now_;
-  r.events = n;
+  r.events = events;
   r.failed = std::move(failed_this_run_);
   failed_this_run_.clear();
   r.trace_hash = trace_.hash();

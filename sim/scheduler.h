@@ -202,6 +202,9 @@ class Simulator {
 
   void push(int64_t time, detail::Fiber* f, uint64_t arg, int code);
   bool pop_next(Event& e, Time until, bool& time_limit_hit);
+  void run_fiber_event(const Event& e);
+  void run_callback_event(const Event& e);
+  RunResult finish_run(RunResult& r, uint64_t events);
   bool is_stale(const Event& e) const;
   void resume(detail::Fiber* f);
   void start_fiber(detail::Fiber* f);

@@ -497,38 +497,64 @@ std::optional<R2Object> R2Bucket::get(std::string_view key, const R2GetOptions& 
   return out;
 }
 
-R2Objects R2Bucket::list(const R2ListOptions& o) {
-  if (o.limit < 1 || o.limit > 1000)
-    throw std::invalid_argument(fmt::format("R2 list: limit {} is outside 1..1000", o.limit));
-  // Where to resume: after the cursor's entry (and everything under it if it was a prefix).
+namespace {
+
+// Where a list resumes: after `after` (if set), past every key under `skip_prefix` (a folder rolled
+// up on an earlier page). From the cursor ("k:" or "p:" and the hex of the last entry) and
+// start_after, whichever is later; std::invalid_argument for a malformed cursor.
+struct ListResume {
   std::string after;
   bool have_after = false;
-  std::string skip_prefix;  // keys starting with this were rolled up on an earlier page
+  std::string skip_prefix;
+};
+
+ListResume list_resume(const R2ListOptions& o) {
+  ListResume r;
   if (!o.cursor.empty()) {
     const bool ok = o.cursor.size() >= 2 && (o.cursor[0] == 'k' || o.cursor[0] == 'p') && o.cursor[1] == ':' &&
                     o.cursor.size() % 2 == 0;
+    if (!ok) throw std::invalid_argument(fmt::format("R2 list: malformed cursor '{}'", o.cursor));
     std::string decoded;
-    for (size_t i = 2; ok && i < o.cursor.size(); i += 2) {
+    for (size_t i = 2; i < o.cursor.size(); i += 2) {
       auto d = [](char c) { return c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= '0' && c <= '9' ? c - '0' : -1; };
       const int hi = d(o.cursor[i]), lo = d(o.cursor[i + 1]);
       if (hi < 0 || lo < 0) throw std::invalid_argument(fmt::format("R2 list: malformed cursor '{}'", o.cursor));
       decoded.push_back(static_cast<char>(hi * 16 + lo));
     }
-    if (!ok) throw std::invalid_argument(fmt::format("R2 list: malformed cursor '{}'", o.cursor));
-    after = decoded;
-    have_after = true;
-    if (o.cursor[0] == 'p') skip_prefix = decoded;
+    r.after = decoded;
+    r.have_after = true;
+    if (o.cursor[0] == 'p') r.skip_prefix = decoded;
   }
-  if (o.start_after && (!have_after || *o.start_after > after)) {
-    after = *o.start_after;
-    have_after = true;
+  if (o.start_after && (!r.have_after || *o.start_after > r.after)) {
+    r.after = *o.start_after;
+    r.have_after = true;
   }
-  // A deterministic short page (see the header comment), when the knob is on.
-  int page_limit = o.limit;
-  if (options_.list_short_page_ppm > 0 && o.limit > 1 &&
-      list_rng_.below(kPerMillion) < options_.list_short_page_ppm)
-    page_limit = static_cast<int>(list_rng_.uniform_int(1, o.limit - 1));
+  return r;
+}
 
+}  // namespace
+
+// The metadata bytes an object adds to a list page that includes its metadata.
+static uint64_t listed_metadata_bytes(const R2ListOptions& o, const R2Object& meta) {
+  return (o.include_http_metadata ? metadata_bytes(meta.http_metadata) : 0) +
+         (o.include_custom_metadata ? metadata_bytes(meta.custom_metadata) : 0);
+}
+
+// A deterministic short page (see the header comment), when list_short_page_ppm is on.
+int R2Bucket::list_page_limit(int limit) {
+  if (options_.list_short_page_ppm > 0 && limit > 1 && list_rng_.below(kPerMillion) < options_.list_short_page_ppm)
+    return static_cast<int>(list_rng_.uniform_int(1, limit - 1));
+  return limit;
+}
+
+R2Objects R2Bucket::list(const R2ListOptions& o) {
+  if (o.limit < 1 || o.limit > 1000)
+    throw std::invalid_argument(fmt::format("R2 list: limit {} is outside 1..1000", o.limit));
+  const ListResume resume = list_resume(o);
+  const std::string& after = resume.after;
+  const bool have_after = resume.have_after;
+  const std::string& skip_prefix = resume.skip_prefix;
+  const int page_limit = list_page_limit(o.limit);
   const bool include = o.include_http_metadata || o.include_custom_metadata;
   const std::string delim = o.delimiter.value_or("");
   R2Objects out;
@@ -559,11 +585,7 @@ R2Objects R2Bucket::list(const R2ListOptions& o) {
       const size_t at = key.find(delim, o.prefix.size());
       if (at != std::string::npos) rolled = key.substr(0, at + delim.size());
     }
-    uint64_t entry_bytes = 0;
-    if (!rolled && include) {
-      if (o.include_http_metadata) entry_bytes += metadata_bytes(it->second.meta.http_metadata);
-      if (o.include_custom_metadata) entry_bytes += metadata_bytes(it->second.meta.custom_metadata);
-    }
+    const uint64_t entry_bytes = rolled || !include ? 0 : listed_metadata_bytes(o, it->second.meta);
     // Is the page full? Then there is more: truncated, and this entry starts the next page.
     if (entries >= page_limit ||
         (include && entries > 0 && meta_bytes + entry_bytes > options_.list_page_max_metadata_bytes)) {

@@ -325,6 +325,7 @@ class R2Bucket {
   // r2.error_ppm draws an internal error (10001).
   void wait(std::string_view op, const Lognormal& l, Duration extra = Duration::zero());
   Duration transfer(uint64_t bytes, uint64_t bytes_per_s) const;
+  int list_page_limit(int limit);
   bool condition_holds(const R2Conditional& c, const Stored* s) const;
   // The write-rate check at the instant a write lands: throws 10058 if rejected.
   void check_write_rate(std::string_view op, const std::string& key);
