@@ -1,5 +1,11 @@
 // The World: one deployment built from a seed and options; clients reach it only through the
 // Worker (platform-facts §3, §7.1); every option lands in the trace header.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §3 and §7.1 (clients reach containers only through the Worker, over HTTP):
+//     /containers/concepts/architecture/ (A1), /containers/api/durable-object-container/ (A7)
+//   §6 and §8 item 34: /kv/concepts/how-kv-works/ (K2), /kv/api/read-key-value-pairs/ (K3)
+//   §5.1 and §8 item 28: /r2/reference/consistency/ (R1), /r2/api/workers/workers-api-reference/ (R3)
 #include "model/world.h"
 
 #include <gtest/gtest.h>

@@ -5,6 +5,13 @@
 // - clients only ever get 200, or a 500 with one of the SDK's bodies (§1.4);
 // - once traffic stops, the container is stopped by sleep_after and the world goes quiet (§1.5, §1.6);
 // - the same plan gives the same trace (determinism).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §8 item 12: /containers/platform-details/rollouts/ (A5), /containers/api/container-class/ (A8)
+//   §8 item 11: /containers/concepts/architecture/ (A1), /containers/faq/ (A3)
+//   §1.4 (the SDK's 500 bodies): @cloudflare/containers@0.3.7 dist/lib/container.js containerFetch
+//   §1.5: container.js renewActivityTimeout, isActivityExpired, onActivityExpired, stop
+//   §1.6: container.js alarm, scheduleNextAlarm; https://github.com/cloudflare/moltworker/issues/244
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 

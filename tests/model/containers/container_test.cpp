@@ -14,7 +14,8 @@
 //   §8 item 4: workerd src/workerd/io/container.capnp; @cloudflare/containers@0.3.7 dist/lib/container.js
 //   §8 item 5: container.js waitForPort, doStartContainer
 //   §8 item 6: container.js startContainerIfNotRunning
-//   §8 item 7: container.js alarm, onActivityExpired
+//   §8 item 7: container.js alarm, onActivityExpired; the platform's alarm lateness on top of the
+//     deadline is UNCONFIRMED (platform-facts §10); these tests assume none
 //   §8 item 8: container.js decrementInflight, isActivityExpired
 //   §8 item 9: container.js alarm
 //   §8 item 10: /containers/concepts/architecture/ (A1); /containers/platform-details/rollouts/ (A5)
@@ -22,10 +23,25 @@
 //   §8 item 12: /containers/platform-details/rollouts/ (A5); /containers/api/container-class/ (A8)
 //   §8 item 13: container.js syncPendingStoppedEvents; https://github.com/cloudflare/containers/issues/253
 //   §8 item 14: workerd@6552d999c79e src/workerd/server/container-client.c++; container.js
-//     Container.constructor
+//     Container.constructor. Whether production destroys the container at once is UNCONFIRMED
+//     (platform-facts §10; the capnp header comment says the engine should)
 //   §8 item 15: container.js alarm; https://github.com/cloudflare/moltworker/issues/244
 //   §8 item 17: @cloudflare/containers@0.3.7 dist/lib/utils.js; container.js containerFetch;
 //     /containers/platform/limits/ (A4)
+//   §1.1 injected env vars: /containers/platform-details/environment-variables/ (A15)
+//   §1.2: workerd src/workerd/api/container.c++ Container::start (env rules; running at once) (W2);
+//     workerd src/workerd/io/container.capnp (W1); /containers/api/durable-object-container/ (A7)
+//   §1.4: container.js doStartContainer, waitForPort, startAndWaitForPorts, containerFetch, Container.fetch;
+//     @cloudflare/containers@0.3.7 dist/lib/utils.js switchPort; /containers/api/container-class/ (A8)
+//   §1.5: container.js DEFAULT_SLEEP_AFTER, renewActivityTimeout, onActivityExpired, stop;
+//     @cloudflare/containers@0.3.7 dist/lib/helpers.js parseTimeExpression;
+//     /containers/api/container-class/ (A8)
+//   §1.6: container.js alarm, scheduleNextAlarm, schedule; @cloudflare/containers@0.3.7 README.md (schedule)
+//   §1.8: /containers/concepts/architecture/ (A1), /containers/faq/ (A3); out of memory:
+//     /containers/faq/ (A3), /containers/troubleshooting/ (A12)
+//   §1.9: /containers/platform-details/rollouts/ and /containers/configuration/rollouts/ (A5)
+//   §7 and §8 item 37: /containers/configuration/outbound-traffic/ (A9); container.js ContainerProxy.fetch;
+//     raw start without internet: workerd src/workerd/io/container.capnp StartParams.enableInternet (W1)
 #include "model/containers/container.h"
 
 #include <gtest/gtest.h>

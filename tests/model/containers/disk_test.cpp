@@ -3,6 +3,9 @@
 // changes nothing), and the wipe at every stop that brings back the image exactly and reports
 // what was lost (platform-facts §1.8 "Disk is ephemeral", §8 item 11). The property test runs
 // random write/append/unlink/rename/truncate/wipe sequences against Disk and a std::map model.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §1.8 "Disk is ephemeral" and §8 item 11: /containers/concepts/architecture/ (A1), /containers/faq/ (A3)
 
 #include "model/containers/disk.h"
 

@@ -1,5 +1,11 @@
 // Unit tests for model/instance_type.h: the named instance types (platform-facts §2, table [A4])
 // and the custom-type rules (platform-facts §2, "Custom types"), each rule at its boundary.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §2 table and aliases (A4): /containers/platform/limits/ (also /containers/platform-details/limits/) and
+//     cloudflare/cloudflare-docs src/content/partials/containers/instance-types.mdx
+//   §2 custom types: the same page and partial (A4); /containers/configuration/scheduling-policy/ (A13);
+//     @cloudflare/workers-types@5.20261117.1 index.d.ts ContainerStartResources (WT)
 
 #include "model/containers/instance_type.h"
 

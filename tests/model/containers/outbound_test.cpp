@@ -15,6 +15,8 @@
 //   §8 item 37: /containers/configuration/outbound-traffic/ (A9); partial
 //     src/content/partials/containers/outbound-by-host-dns-note.mdx (A16); container.js ContainerProxy
 //   §8 item 38: /containers/configuration/outbound-traffic/ (A9)
+//   §8 item 4: workerd src/workerd/io/container.capnp StartParams.enableInternet (W1); container.js
+//     Container field enableInternet = true
 #include <gtest/gtest.h>
 
 #include <chrono>

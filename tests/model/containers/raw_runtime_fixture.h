@@ -7,6 +7,9 @@
 //
 // The test files open `namespace cfsim::raw_runtime_test`, so that World here, not cfsim::World,
 // is the World their tests name.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   W2 monitor(): cloudflare/workerd src/workerd/api/container.c++ Container::monitor
 
 #include <algorithm>
 #include <chrono>

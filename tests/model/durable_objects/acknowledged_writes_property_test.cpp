@@ -3,6 +3,10 @@
 // machine crashes and its isolate resets at generated times. Afterwards the stored data must be
 // what the acknowledged batches wrote, plus some of the unacknowledged batches, each whole:
 // acknowledged writes are never lost; unacknowledged ones are fully present or fully absent.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §4.4 and §8 items 21-22: /durable-objects/api/storage-api/ (D3), /durable-objects/reference/glossary/
+//     (D11), https://blog.cloudflare.com/sqlite-in-durable-objects/ (D13)
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 

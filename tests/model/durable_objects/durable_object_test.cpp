@@ -1,4 +1,26 @@
 // Durable Object model tests. Each cites the platform fact it checks (platform-facts.md).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   D10 (ids): /durable-objects/api/namespace/; 64 hex digits also in @cloudflare/containers@0.3.7
+//     dist/lib/utils.js getRandom (its comment)
+//   §3 (a stub creates nothing): /durable-objects/concepts/durable-object-lifecycle/ (D7),
+//     /durable-objects/api/namespace/ (D10); one live instance per id:
+//     /durable-objects/platform/known-issues/ (D9)
+//   §4.1 (10 GB per object): /durable-objects/platform/limits/ (D1)
+//   §4.4 (output gate, interleaving across outbound waits): /durable-objects/api/storage-api/ (D3),
+//     /durable-objects/reference/glossary/ (D11), /durable-objects/api/state/ (D8),
+//     https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/ (D12),
+//     https://blog.cloudflare.com/sqlite-in-durable-objects/ (D13)
+//   §8 items 21-22: /durable-objects/api/storage-api/ (D3), /durable-objects/reference/glossary/ (D11)
+//   D11 (output gate): /durable-objects/reference/glossary/
+//   D8 and §8 item 25 (blockConcurrencyWhile): /durable-objects/api/state/
+//   D7 (idle objects evicted after 70-140 s): /durable-objects/concepts/durable-object-lifecycle/
+//   D5a, D6 and §8 item 26 (alarms): cloudflare/cloudflare-docs
+//     src/content/partials/durable-objects/api-storage-alarms.mdx (D5a, rendered on
+//     /durable-objects/api/sqlite-storage-api/); /durable-objects/api/alarms/ (D6)
+//   D5 and §8 item 27 (deleteAll and the alarm): cloudflare/cloudflare-docs
+//     src/content/partials/durable-objects/api-storage-other-methods.mdx (rendered on
+//     /durable-objects/api/sqlite-storage-api/)
 #include "model/durable_objects/durable_object.h"
 
 #include <gtest/gtest.h>

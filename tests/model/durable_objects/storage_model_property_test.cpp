@@ -3,6 +3,14 @@
 // deleteAll, commit and rollback run against ObjectStorage and against a plain std::map model that
 // keeps a committed snapshot. After rollback the storage equals the last committed model state;
 // after commit it equals the current model; every read matches the model throughout.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §4.3 and §8 items 19-20: /durable-objects/api/storage-api/ (D3); the 128-key batches also
+//     /durable-objects/platform/limits/ (D1)
+//   §4.4 and §8 items 21 and 23: /durable-objects/api/storage-api/ (D3); cloudflare/cloudflare-docs
+//     src/content/partials/durable-objects/api-storage-other-methods.mdx (D5, rendered on
+//     /durable-objects/api/sqlite-storage-api/); /durable-objects/api/sqlite-storage-api/ (D2)
+//   §4.5 and §8 item 27: the same partial, api-storage-other-methods.mdx (D5)
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>

@@ -1,6 +1,22 @@
 // Unit tests for model/storage.h: the Durable Object storage (platform-facts §4.1-4.5, §8 items
 // 19-24 and 27). Every limit is tested at its boundary: exactly at the limit passes, one byte past
 // fails with the platform's error kind and text.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §4.1 and §8 item 19: /durable-objects/platform/limits/ (D1); 128-key batches:
+//     /durable-objects/api/storage-api/ (D3); the enforced value size (advertised + 34): workerd
+//     src/workerd/io/actor-storage.h ADVERTISED_MAX_VALUE_SIZE; SQL limits as workerd sets them: workerd
+//     src/workerd/util/sqlite.c++ SqliteDatabase::setupSecurity. "2 MB" read as 2,000,000 bytes is
+//     cfsim's reading (the docs give no byte figure; see model/durable_objects/storage.h)
+//   §4.2 and §8 items 23-24: /durable-objects/api/sqlite-storage-api/ (D2);
+//     @cloudflare/workers-types@5.20261117.1 index.d.ts SqlStorageCursor (WT); the _cf_KV table:
+//     workerd src/workerd/util/sqlite-kv.h (W3); error texts: workerd src/workerd/api/sql.c++
+//   §4.3 and §8 item 20: /durable-objects/api/storage-api/ (D3)
+//   §4.4 and §8 items 21-23: /durable-objects/api/storage-api/ (D3); transactionSync, transaction and
+//     rollback: cloudflare/cloudflare-docs src/content/partials/durable-objects/api-storage-other-methods.mdx
+//     (D5, rendered on /durable-objects/api/sqlite-storage-api/); output gate:
+//     /durable-objects/reference/glossary/ (D11)
+//   §4.5 and §8 item 27: the same partial, api-storage-other-methods.mdx (D5)
 
 #include "model/durable_objects/storage.h"
 

@@ -15,6 +15,8 @@
 //     @cloudflare/containers@0.3.7 dist/lib/container.js containerFetch; /containers/api/container-class/
 //     (A8)
 //   §1.5: container.js renewActivityTimeout, decrementInflight, isActivityExpired
+//   §4.7 (a reset or shutdown terminates WebSockets):
+//     /durable-objects/concepts/durable-object-lifecycle/ (D7)
 #include "model/http/websocket.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,18 @@
 // The egress decision order alone (model/net/egress.h), without a network: each step of the SDK's
 // ContainerProxy.fetch (platform-facts.md §7.2, §8 items 37-38; @cloudflare/containers 0.3.7
 // ContainerProxy.fetch) beats the ones after it.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §7.2 and §8 items 37-38: /containers/configuration/outbound-traffic/ (A9); @cloudflare/containers@0.3.7
+//     dist/lib/container.js ContainerProxy.fetch, normalizeHostname, simpleGlobMatch. Which of several
+//     matching globs wins is cfsim's stand-in (key order) for the SDK's object insertion order
+//   §7.3: /containers/concepts/architecture/ (A1), /containers/platform-details/workers-connections/ (A10);
+//     that no network joins container instances is UNCONFIRMED (inferred from the docs), and no route
+//     for loopback or container addresses without a handler is cfsim's model, not a documented fact
+//   A16 (older platforms, no DNS without internet): cloudflare/cloudflare-docs
+//     src/content/partials/containers/outbound-by-host-dns-note.mdx; that a lookup then hangs (a DNS
+//     timeout here) rather than failing fast is a user report,
+//     https://github.com/alchemy-run/alchemy/pull/85, UNCONFIRMED by the docs
 #include "model/net/egress.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,16 @@
 // Network model tests. Each cites the platform fact it checks (platform-facts.md §7, §8 items 37-38).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §7.2 and §8 items 37-38: /containers/configuration/outbound-traffic/ (A9); @cloudflare/containers@0.3.7
+//     dist/lib/container.js ContainerProxy.fetch, normalizeHostname, simpleGlobMatch
+//   §7.2 DNS (version-dependent) and A16: DNS to Cloudflare's resolvers without internet (A9); the
+//     older note, no DNS at all: cloudflare/cloudflare-docs
+//     src/content/partials/containers/outbound-by-host-dns-note.mdx; that a lookup then hangs (a DNS
+//     timeout here) rather than failing fast is a user report,
+//     https://github.com/alchemy-run/alchemy/pull/85, UNCONFIRMED by the docs
+//   §7.3: /containers/concepts/architecture/ (A1), /containers/platform-details/workers-connections/ (A10);
+//     that no network joins container instances is UNCONFIRMED (inferred from the docs)
+//   §1.2 (raw start: internet off): workerd src/workerd/io/container.capnp StartParams.enableInternet (W1)
 #include "model/net/faults.h"
 #include "model/net/network.h"
 

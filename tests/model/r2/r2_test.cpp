@@ -1,6 +1,20 @@
 // R2 bucket as the Workers binding sees it — after platform-facts §5.1-§5.4, §8 items 28-33, §9 "R2
 // list loops", r2-fuse-facts §13 and §16.2. Source tags are the facts' legend: [R1] consistency,
 // [R2] limits, [R3] Workers API reference, [R4] multipart, [R5] error codes, [R6] S3 conditional ops.
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §5.1 and §8 item 28: /r2/reference/consistency/ (R1); /r2/api/workers/workers-api-reference/ (R3)
+//   §5.2 and §8 items 29-30: /r2/platform/limits/ (R2); /r2/api/error-codes/ (R5)
+//   §5.3 and §8 item 31: /r2/objects/multipart-objects/ (R4); /r2/api/error-codes/ (R5); the 7-day
+//     abort also on /r2/api/workers/workers-api-reference/ (R3). A single-PUT ETag equal to the body's
+//     hex MD5 is UNCONFIRMED there (the S3 convention)
+//   §5.4, §8 items 32-33 and §9 "R2 list loops": /r2/api/workers/workers-api-reference/ (R3);
+//     /r2/api/error-codes/ (R5); /r2/api/s3/conditional-operations/ (R6)
+//   r2-fuse-facts §13: /r2/reference/consistency/, /r2/api/s3/conditional-operations/,
+//     /r2/objects/multipart-objects/, /r2/platform/limits/, /r2/api/s3/api/
+//   r2-fuse-facts §16.2 latencies: engineering assumptions, not measurements, calibrated on the
+//     public figures of its §14: https://www.backblaze.com/blog/backblaze-performance-stats-for-q3-2025,
+//     https://www.tigrisdata.com/blog/benchmark-small-objects, https://blog.cloudflare.com/r2-local-uploads
 #include "model/r2/r2.h"
 
 #include <fmt/format.h>

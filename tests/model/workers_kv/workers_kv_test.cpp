@@ -1,6 +1,21 @@
 // Workers KV: edge caches and staleness, limits and their errors, expiration, list paging — after
 // platform-facts §6, §8 items 34-36, §9 "KV read-your-write across regions". Source tags [K1]..[K6]
 // are the facts' legend (K1 limits, K2 how KV works, K3 reads, K4 writes, K5 list, K6 bulk reads).
+// Public sources of the facts cited here (platform-facts tags in parentheses; docs paths under
+// developers.cloudflare.com, as in its §0 legend):
+//   §6 and §9 "KV read-your-write across regions": /kv/concepts/how-kv-works/ (K2),
+//     /kv/api/read-key-value-pairs/ (K3); limits and one write per second per key: /kv/platform/limits/
+//     (K1); writes, expiration, last write wins: /kv/api/write-key-value-pairs/ (K4); list:
+//     /kv/api/list-keys/ (K5); bulk reads: /changelog/2025-04-10-kv-bulk-reads/ (K6)
+//   the error for a second write within 1 s (429 here) is UNCONFIRMED (platform-facts §6, §10); its
+//     text follows workerd's error form, an assumption (see model/workers_kv/workers_kv.h)
+//   §8 item 34: /kv/concepts/how-kv-works/ (K2), /kv/api/read-key-value-pairs/ (K3)
+//   §8 item 35: /kv/api/write-key-value-pairs/ (K4), /kv/platform/limits/ (K1),
+//     /kv/api/read-key-value-pairs/ (K3); "Invalid expiration_ttl of N" as observed in
+//     https://github.com/DIYgod/RSSHub/commit/17b9b9ff. The cacheTtl minimum is 60 s (older K3) or
+//     30 s (K1); how a smaller one is rejected (400 here) is UNCONFIRMED. Capping a cacheTtl at
+//     100 years is cfsim's bound, not a platform fact
+//   §8 item 36: /kv/api/list-keys/ (K5)
 #include "model/workers_kv/workers_kv.h"
 
 #include <fmt/format.h>
