@@ -66,10 +66,13 @@ struct SessionsWorld {
 // a few random host restarts. Returns {events, ok}.
 std::pair<uint64_t, bool> session_hour(uint64_t seed) {
   SessionsWorld w(seed, 20);
+  std::vector<std::string> shards;  // the instances the clients use, and the plan may target
+  for (int s = 0; s < 10; ++s) shards.push_back(fmt::format("shard-{}", s));
+  w.world.declare_instances("SESSIONS", shards);
   Random plan_rng = w.sim.random("bench.restarts");
   FaultPlan plan;
   for (int i = 0; i < 4; ++i)
-    plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "restart-host",
+    plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "container-restart-host",
               fmt::format("SESSIONS/shard-{}", plan_rng.below(10)), {}});
   w.world.apply(plan);
   int ok = 0, failed = 0;
