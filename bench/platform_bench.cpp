@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -65,10 +66,13 @@ struct SessionsWorld {
 // a few random host restarts. Returns {events, ok}.
 std::pair<uint64_t, bool> session_hour(uint64_t seed) {
   SessionsWorld w(seed, 20);
+  std::vector<std::string> shards;  // the instances the clients use, and the plan may target
+  for (int s = 0; s < 10; ++s) shards.push_back(fmt::format("shard-{}", s));
+  w.world.declare_instances("SESSIONS", shards);
   Random plan_rng = w.sim.random("bench.restarts");
   FaultPlan plan;
   for (int i = 0; i < 4; ++i)
-    plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "restart-host",
+    plan.add({Time::zero() + Duration::seconds(plan_rng.uniform_int(60, 3500)), "container-restart-host",
               fmt::format("SESSIONS/shard-{}", plan_rng.below(10)), {}});
   w.world.apply(plan);
   int ok = 0, failed = 0;
@@ -90,6 +94,79 @@ std::pair<uint64_t, bool> session_hour(uint64_t seed) {
   return {r.events, ok + failed > 9000 && r.now == Time::zero() + 1h};
 }
 
+// session-hour over seeds 1..K: simulated seconds per wall second and seeds/s. nullopt after a
+// usage error (said on stderr).
+std::optional<json> session_hour_bench(int argc, char** argv) {
+  int seeds = 5;
+  if (argc >= 4 && std::string(argv[2]) == "--seeds") seeds = std::stoi(argv[3]);
+  if (seeds < 1) {
+    std::cerr << "cfsim_bench_platform: --seeds must be at least 1\n";
+    return std::nullopt;
+  }
+  auto start = Clock::now();
+  uint64_t events = 0;
+  bool ok = true;
+  for (int s = 1; s <= seeds; ++s) {
+    auto [e, good] = session_hour(static_cast<uint64_t>(s));
+    events += e;
+    ok = ok && good;
+  }
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  json out;
+  out["workload"] = "session-hour";
+  out["seeds"] = seeds;
+  out["wall_s"] = wall;
+  out["wall_s_per_simulated_hour"] = wall / seeds;
+  out["simulated_s_per_wall_s"] = 3600.0 * seeds / wall;
+  out["seeds_per_s"] = seeds / wall;
+  out["ns_per_event"] = wall * 1e9 / static_cast<double>(events);
+  out["sim_events"] = events;
+  out["sim_end_us"] = int64_t{3600} * 1'000'000;
+  out["max_rss_kib"] = max_rss_kib();
+  out["ok"] = ok;
+  return out;
+}
+
+// scale-n N: N containers in one world, each cold-started, left to sleep, then busy again. nullopt
+// after a usage error (said on stderr).
+std::optional<json> scale_n_bench(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "usage: cfsim_bench_platform scale-n N\n";
+    return std::nullopt;
+  }
+  const int n = std::stoi(argv[2]);
+  if (n < 1) {
+    std::cerr << "cfsim_bench_platform: N must be at least 1\n";
+    return std::nullopt;
+  }
+  SessionsWorld w(1, n);
+  int ok = 0;
+  auto start = Clock::now();
+  for (int k = 0; k < n; ++k) {
+    w.sim.spawn(fmt::format("client-{}", k), [&, k] {
+      std::string shard = fmt::format("c{}", k);
+      if (w.request("GET", "/work", shard).status == 200) ++ok;  // cold start
+      w.sim.sleep_for(15min);                                     // idle: every container sleeps
+      for (int i = 0; i < 10; ++i)                                 // busy again
+        if (w.request("GET", "/work", shard).status == 200) ++ok;
+    });
+  }
+  RunResult r = w.sim.run();
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  json out;
+  out["workload"] = "scale-n";
+  out["n"] = n;
+  out["wall_s"] = wall;
+  out["ns_per_event"] = wall * 1e9 / static_cast<double>(r.events);
+  out["sim_events"] = r.events;
+  out["sim_end_us"] = r.now.ns / 1000;
+  out["trace_hash"] = hash_hex(r.trace_hash);
+  out["max_rss_kib"] = max_rss_kib();
+  out["requests_ok"] = ok;
+  out["ok"] = ok == 11 * n && r.reason == StopReason::quiescent;
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,73 +174,12 @@ int main(int argc, char** argv) {
     std::cerr << "usage: cfsim_bench_platform session-hour [--seeds K] | scale-n N\n";
     return 2;
   }
-  std::string workload = argv[1];
-  json out;
-  if (workload == "session-hour") {
-    int seeds = 5;
-    if (argc >= 4 && std::string(argv[2]) == "--seeds") seeds = std::stoi(argv[3]);
-    if (seeds < 1) {
-      std::cerr << "cfsim_bench_platform: --seeds must be at least 1\n";
-      return 2;
-    }
-    auto start = Clock::now();
-    uint64_t events = 0;
-    bool ok = true;
-    for (int s = 1; s <= seeds; ++s) {
-      auto [e, good] = session_hour(static_cast<uint64_t>(s));
-      events += e;
-      ok = ok && good;
-    }
-    double wall = std::chrono::duration<double>(Clock::now() - start).count();
-    out["workload"] = "session-hour";
-    out["seeds"] = seeds;
-    out["wall_s"] = wall;
-    out["wall_s_per_simulated_hour"] = wall / seeds;
-    out["simulated_s_per_wall_s"] = 3600.0 * seeds / wall;
-    out["seeds_per_s"] = seeds / wall;
-    out["ns_per_event"] = wall * 1e9 / static_cast<double>(events);
-    out["sim_events"] = events;
-    out["sim_end_us"] = int64_t{3600} * 1'000'000;
-    out["max_rss_kib"] = max_rss_kib();
-    out["ok"] = ok;
-  } else if (workload == "scale-n") {
-    if (argc < 3) {
-      std::cerr << "usage: cfsim_bench_platform scale-n N\n";
-      return 2;
-    }
-    const int n = std::stoi(argv[2]);
-    if (n < 1) {
-      std::cerr << "cfsim_bench_platform: N must be at least 1\n";
-      return 2;
-    }
-    SessionsWorld w(1, n);
-    int ok = 0;
-    auto start = Clock::now();
-    for (int k = 0; k < n; ++k) {
-      w.sim.spawn(fmt::format("client-{}", k), [&, k] {
-        std::string shard = fmt::format("c{}", k);
-        if (w.request("GET", "/work", shard).status == 200) ++ok;  // cold start
-        w.sim.sleep_for(15min);                                     // idle: every container sleeps
-        for (int i = 0; i < 10; ++i)                                 // busy again
-          if (w.request("GET", "/work", shard).status == 200) ++ok;
-      });
-    }
-    RunResult r = w.sim.run();
-    double wall = std::chrono::duration<double>(Clock::now() - start).count();
-    out["workload"] = "scale-n";
-    out["n"] = n;
-    out["wall_s"] = wall;
-    out["ns_per_event"] = wall * 1e9 / static_cast<double>(r.events);
-    out["sim_events"] = r.events;
-    out["sim_end_us"] = r.now.ns / 1000;
-    out["trace_hash"] = hash_hex(r.trace_hash);
-    out["max_rss_kib"] = max_rss_kib();
-    out["requests_ok"] = ok;
-    out["ok"] = ok == 11 * n && r.reason == StopReason::quiescent;
-  } else {
-    std::cerr << "cfsim_bench_platform: unknown workload '" << workload << "'\n";
-    return 2;
-  }
-  std::cout << out.dump() << std::endl;
-  return out["ok"].get<bool>() ? 0 : 1;
+  const std::string workload = argv[1];
+  std::optional<json> out;
+  if (workload == "session-hour") out = session_hour_bench(argc, argv);
+  else if (workload == "scale-n") out = scale_n_bench(argc, argv);
+  else std::cerr << "cfsim_bench_platform: unknown workload '" << workload << "'\n";
+  if (!out) return 2;
+  std::cout << out->dump() << std::endl;
+  return (*out)["ok"].get<bool>() ? 0 : 1;
 }

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "model/durable_objects/durable_object.h"
@@ -58,72 +59,114 @@ struct BenchObject : DurableObject {
   }
 };
 
-}  // namespace
+// The workload named on the command line.
+struct Workload {
+  std::string name;
+  bool kv = false;           // KV pairs (else SQL pairs)
+  bool per_request = false;  // one pair per request (else every pair in one request)
+  bool via_worker = false;   // each request through the Worker's fetch handler
+  bool trace_scheduling = true;
+};
 
-int main(int argc, char** argv) {
+constexpr const char* kUsage =
+    "usage: cfsim_bench_storage <kv-requests|sql-requests|kv-worker-requests|sql-worker-requests|kv-inline|sql-inline> "
+    "[--no-trace-scheduling]\n";
+
+// The workload, or nullopt after saying what is wrong on stderr.
+std::optional<Workload> parse_workload(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: cfsim_bench_storage <kv-requests|sql-requests|kv-worker-requests|sql-worker-requests|kv-inline|sql-inline> [--no-trace-scheduling]\n";
-    return 2;
+    std::cerr << kUsage;
+    return std::nullopt;
   }
-  const std::string workload = argv[1];
-  const bool kv = workload.rfind("kv-", 0) == 0;
-  const bool per_request = workload.find("-requests") != std::string::npos;
-  const bool via_worker = workload.find("-worker-") != std::string::npos;
-  if (workload != "kv-requests" && workload != "sql-requests" && workload != "kv-worker-requests" &&
-      workload != "sql-worker-requests" && workload != "kv-inline" && workload != "sql-inline") {
-    std::cerr << "cfsim_bench_storage: unknown workload '" << workload << "'\n";
-    return 2;
+  Workload w;
+  w.name = argv[1];
+  if (w.name != "kv-requests" && w.name != "sql-requests" && w.name != "kv-worker-requests" && w.name != "sql-worker-requests" &&
+      w.name != "kv-inline" && w.name != "sql-inline") {
+    std::cerr << "cfsim_bench_storage: unknown workload '" << w.name << "'\n";
+    return std::nullopt;
   }
-  SimOptions opts;
-  opts.trace_scheduling = !(argc > 2 && std::string(argv[2]) == "--no-trace-scheduling");
-  Simulator sim(opts);
-  DurableObjectNamespace ns(sim, "BENCH", [](DurableObjectState& c) { return std::make_unique<BenchObject>(c); }, {});
-  auto stub = ns.get_by_name("bench");
-  int mismatches = 0;
-  // The Worker: the pair's index travels in the URL, the object's check comes back as the status.
-  WorkerOptions wo;
-  wo.client_latency.median = Duration::zero();
-  Worker worker(sim, [kv](const Request& req, Env& env) {
-    int i = std::stoi(req.path().substr(1));
-    bool same = env.durable_object("BENCH").get_by_name("bench").call<BenchObject>(
-        [&](BenchObject& o) { return kv ? o.kv_pair(i) : o.sql_pair(i); });
-    return Response(same ? 200 : 409, "");
-  }, wo);
-  worker.env().bind("BENCH", ns);
+  w.kv = w.name.rfind("kv-", 0) == 0;
+  w.per_request = w.name.find("-requests") != std::string::npos;
+  w.via_worker = w.name.find("-worker-") != std::string::npos;
+  w.trace_scheduling = !(argc > 2 && std::string(argv[2]) == "--no-trace-scheduling");
+  return w;
+}
 
-  auto start = Clock::now();
-  sim.spawn("client", [&] {
-    if (via_worker) {
+// The world of one run: the kernel, one object ("bench") and a Worker in front of it.
+struct BenchWorld {
+  explicit BenchWorld(const Workload& w)
+      : sim(SimOptions{.trace_scheduling = w.trace_scheduling}),
+        ns(sim, "BENCH", [](DurableObjectState& c) { return std::make_unique<BenchObject>(c); }, {}),
+        stub(ns.get_by_name("bench")),
+        worker(sim, [kv = w.kv](const Request& req, Env& env) {
+          // The pair's index travels in the URL, the object's check comes back as the status.
+          int i = std::stoi(req.path().substr(1));
+          bool same = env.durable_object("BENCH").get_by_name("bench").call<BenchObject>(
+              [&](BenchObject& o) { return kv ? o.kv_pair(i) : o.sql_pair(i); });
+          return Response(same ? 200 : 409, "");
+        }, worker_options()) {
+    worker.env().bind("BENCH", ns);
+  }
+  static WorkerOptions worker_options() {
+    WorkerOptions wo;
+    wo.client_latency.median = Duration::zero();
+    return wo;
+  }
+  // How many keys or rows the object holds at the end.
+  int64_t final_count(bool kv) {
+    ObjectStorage& s = ns.host(stub.id()).storage_engine();
+    return kv ? static_cast<int64_t>(s.kv_key_count()) : std::get<int64_t>(s.exec("SELECT count(*) FROM t").one()[0]);
+  }
+
+  Simulator sim;
+  DurableObjectNamespace ns;
+  DurableObjectStub stub;
+  Worker worker;
+};
+
+// The client fiber: every pair, the way the workload says; counts the pairs whose read missed.
+void spawn_client(BenchWorld& b, const Workload& w, int& mismatches) {
+  b.sim.spawn("client", [&b, &w, &mismatches, kv = w.kv] {
+    if (w.via_worker) {
       for (int i = 0; i < kPairs; ++i) {
         Request req;
         req.url = "https://bench.example/" + std::to_string(i);
-        if (worker.client_fetch(std::move(req)).status != 200) ++mismatches;
+        if (b.worker.client_fetch(std::move(req)).status != 200) ++mismatches;
       }
-    } else if (per_request) {
+    } else if (w.per_request) {
       for (int i = 0; i < kPairs; ++i)
-        if (!stub.call<BenchObject>([&, i](BenchObject& o) { return kv ? o.kv_pair(i) : o.sql_pair(i); })) ++mismatches;
+        if (!b.stub.call<BenchObject>([&, i](BenchObject& o) { return kv ? o.kv_pair(i) : o.sql_pair(i); })) ++mismatches;
     } else {
-      stub.call<BenchObject>([&](BenchObject& o) {
+      b.stub.call<BenchObject>([&](BenchObject& o) {
         for (int i = 0; i < kPairs; ++i)
           if (!(kv ? o.kv_pair(i) : o.sql_pair(i))) ++mismatches;
       });
     }
   });
-  RunResult r = sim.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<Workload> w = parse_workload(argc, argv);
+  if (!w) return 2;
+  BenchWorld b(*w);
+  int mismatches = 0;
+  auto start = Clock::now();
+  spawn_client(b, *w, mismatches);
+  RunResult r = b.sim.run();
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-  ObjectStorage& s = ns.host(stub.id()).storage_engine();
-  int64_t count = kv ? static_cast<int64_t>(s.kv_key_count())
-                     : std::get<int64_t>(s.exec("SELECT count(*) FROM t").one()[0]);
-  bool ok = mismatches == 0 && count == kDistinctIds && r.reason == StopReason::quiescent && r.failed.empty();
+  const int64_t count = b.final_count(w->kv);
+  const bool ok = mismatches == 0 && count == kDistinctIds && r.reason == StopReason::quiescent && r.failed.empty();
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
 
   json out;
-  out["workload"] = "storage-ops-" + workload;
+  out["workload"] = "storage-ops-" + w->name;
   out["pairs"] = kPairs;
   out["wall_s"] = wall;
-  if (per_request) {
+  if (w->per_request) {
     out["requests_per_s"] = kPairs / wall;
     out["us_per_request"] = wall * 1e6 / kPairs;
   } else {
@@ -133,8 +176,8 @@ int main(int argc, char** argv) {
   out["sim_end_us"] = r.now.ns / 1000;
   out["sim_events"] = r.events;
   out["trace_hash"] = hash_hex(r.trace_hash);
-  out["trace_scheduling"] = opts.trace_scheduling;
-  out["durability_latency_us"] = ns.options().durability_latency.ns / 1000;
+  out["trace_scheduling"] = w->trace_scheduling;
+  out["durability_latency_us"] = b.ns.options().durability_latency.ns / 1000;
   out["mismatches"] = mismatches;
   out["final_count"] = count;
   out["max_rss_kib"] = u.ru_maxrss;

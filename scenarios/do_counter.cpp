@@ -34,79 +34,109 @@ struct CounterObject : DurableObject {
   }
 };
 
-ScenarioResult run_do_counter(const Scenario& self, const ScenarioOptions& o) {
-  using namespace std::chrono_literals;
-  const DurableObjectOptions do_options;
+using namespace std::chrono_literals;
+
+// The kernel options, with the Durable Object options added to the trace header (so the trace
+// alone replays the run).
+SimOptions counter_sim_options(const Scenario& self, const ScenarioOptions& o, const DurableObjectOptions& do_options) {
   SimOptions so = sim_options_for(self, o);
-  auto info = run_info(do_options, "do.COUNTER.");  // the trace header holds every option
+  auto info = run_info(do_options, "do.COUNTER.");
   so.run_info.insert(so.run_info.end(), info.begin(), info.end());
-  Simulator sim(so, o.sinks);
-  DurableObjectNamespace ns(sim, "COUNTER", [](DurableObjectState& c) { return std::make_unique<CounterObject>(c); }, do_options);
-  FaultInjector faults(sim);
-  DurableObjectFaultKnobs knobs;
-  ns.attach_fault_knobs(&knobs);
-  register_durable_object_faults(faults, [&ns](const FaultAction& a) -> std::pair<DurableObjectNamespace*, std::string> {
+  return so;
+}
+
+// Fault targets name a counter: "COUNTER/c0" .. "COUNTER/c<kCounters-1>".
+ObjectTargetResolver counter_targets(DurableObjectNamespace& ns) {
+  return [&ns](const FaultAction& a) -> std::pair<DurableObjectNamespace*, std::string> {
     for (int k = 0; k < kCounters; ++k)
       if (a.target == fmt::format("COUNTER/c{}", k)) return {&ns, a.target.substr(8)};
     throw FaultPlanError(fmt::format("fault '{}': target '{}' is not one of COUNTER/c0..c{}", a.verb, a.target, kCounters - 1));
-  }, knobs);
-  ScenarioResult result;
-  result.plan = plan_for(self, o);
-  faults.apply(result.plan);
-
-  std::vector<int> sent(kCounters, 0), acked(kCounters, 0);
-  int failed_requests = 0;
-  for (int c = 0; c < kClients; ++c) {
-    sim.spawn(fmt::format("client-{}", c), [&, c] {
-      Random rng = sim.random(fmt::format("client-{}", c));
-      for (int i = 0; i < kRequestsPerClient; ++i) {
-        sim.sleep_for(rng.exponential(25ms));
-        int k = static_cast<int>(rng.below(kCounters));
-        Request req;
-        req.url = "https://counter/inc";
-        ++sent[k];
-        try {
-          ns.get_by_name(fmt::format("c{}", k)).fetch(req);
-          ++acked[k];
-        } catch (const DurableObjectError& e) {
-          ++failed_requests;
-          sim.record("app", "request_failed", {{"counter", k}, {"error", e.what()}});
-        }
-      }
-    });
-  }
-  result.run = sim.run(limits_for(o));
-
-  std::vector<int64_t> stored(kCounters, 0);
-  for (int k = 0; k < kCounters; ++k) {
-    ObjectHost& h = ns.host(ns.id_from_name(fmt::format("c{}", k)));
-    h.storage_engine().commit();  // the world is over: read what is durable plus what would become so
-    if (auto row = h.storage_engine().exec("SELECT n FROM counter WHERE id = 1").next()) stored[k] = std::get<int64_t>((*row)[0]);
-    if (stored[k] < acked[k] && result.passed) {
-      result.passed = false;
-      result.failure = fmt::format("counter c{} holds {} but {} increments were acknowledged: an acknowledged write was lost", k, stored[k], acked[k]);
-    } else if (stored[k] > sent[k] && result.passed) {
-      result.passed = false;
-      result.failure = fmt::format("counter c{} holds {} but only {} increments were sent", k, stored[k], sent[k]);
-    }
-    sim.record("check", "counter", {{"counter", k}, {"stored", stored[k]}, {"acked", acked[k]}, {"sent", sent[k]}});
-  }
-  int total_sent = 0, total_acked = 0;
-  int64_t total_stored = 0;
-  for (int k = 0; k < kCounters; ++k) {
-    total_sent += sent[k];
-    total_acked += acked[k];
-    total_stored += stored[k];
-  }
-  result.report = {
-      fmt::format("{} increments sent, {} acknowledged, {} stored in Durable Object SQL storage", total_sent, total_acked, total_stored),
-      fmt::format("{} requests failed under faults; {} of their increments were stored anyway (durable before the failure) and {} were lost unacknowledged",
-                  failed_requests, total_stored - total_acked, total_sent - total_stored),
   };
-  sim.close_trace();
-  result.trace_hash = sim.trace_hash();
-  return result;
 }
+
+// One run: the kernel, the counters' namespace and its faults, what the clients sent and were
+// told, and the run's steps in order (start the clients, read the counters, the report).
+class CounterRun {
+ public:
+  CounterRun(const Scenario& self, const ScenarioOptions& o)
+      : sim_(counter_sim_options(self, o, do_options_), o.sinks),
+        ns_(sim_, "COUNTER", [](DurableObjectState& c) { return std::make_unique<CounterObject>(c); }, do_options_),
+        faults_(sim_) {
+    ns_.attach_fault_knobs(&knobs_);
+    register_durable_object_faults(faults_, counter_targets(ns_), knobs_);
+    result_.plan = plan_for(self, o);
+    faults_.apply(result_.plan);
+  }
+
+  ScenarioResult run(const ScenarioOptions& o) {
+    for (int c = 0; c < kClients; ++c) sim_.spawn(fmt::format("client-{}", c), [this, c] { send_increments(c); });
+    result_.run = sim_.run(limits_for(o));
+    for (int k = 0; k < kCounters; ++k) check_counter(k);
+    report();
+    close_trace(sim_, result_);
+    return result_;
+  }
+
+ private:
+  // One client: increments of counters drawn at random, each counted as sent before it goes and
+  // as acknowledged once its reply arrives.
+  void send_increments(int c) {
+    Random rng = sim_.random(fmt::format("client-{}", c));
+    for (int i = 0; i < kRequestsPerClient; ++i) {
+      sim_.sleep_for(rng.exponential(25ms));
+      int k = static_cast<int>(rng.below(kCounters));
+      Request req;
+      req.url = "https://counter/inc";
+      ++sent_[k];
+      try {
+        ns_.get_by_name(fmt::format("c{}", k)).fetch(req);
+        ++acked_[k];
+      } catch (const DurableObjectError& e) {
+        ++failed_requests_;
+        sim_.record("app", "request_failed", {{"counter", k}, {"error", e.what()}});
+      }
+    }
+  }
+
+  // The invariant for counter k: acknowledged <= stored <= sent.
+  void check_counter(int k) {
+    ObjectHost& h = ns_.host(ns_.id_from_name(fmt::format("c{}", k)));
+    h.storage_engine().commit();  // the world is over: read what is durable plus what would become so
+    if (auto row = h.storage_engine().exec("SELECT n FROM counter WHERE id = 1").next()) stored_[k] = std::get<int64_t>((*row)[0]);
+    if (stored_[k] < acked_[k])
+      fail(result_, fmt::format("counter c{} holds {} but {} increments were acknowledged: an acknowledged write was lost", k, stored_[k], acked_[k]));
+    else if (stored_[k] > sent_[k])
+      fail(result_, fmt::format("counter c{} holds {} but only {} increments were sent", k, stored_[k], sent_[k]));
+    sim_.record("check", "counter", {{"counter", k}, {"stored", stored_[k]}, {"acked", acked_[k]}, {"sent", sent_[k]}});
+  }
+
+  void report() {
+    int total_sent = 0, total_acked = 0;
+    int64_t total_stored = 0;
+    for (int k = 0; k < kCounters; ++k) {
+      total_sent += sent_[k];
+      total_acked += acked_[k];
+      total_stored += stored_[k];
+    }
+    result_.report = {
+        fmt::format("{} increments sent, {} acknowledged, {} stored in Durable Object SQL storage", total_sent, total_acked, total_stored),
+        fmt::format("{} requests failed under faults; {} of their increments were stored anyway (durable before the failure) and {} were lost unacknowledged",
+                    failed_requests_, total_stored - total_acked, total_sent - total_stored),
+    };
+  }
+
+  const DurableObjectOptions do_options_;
+  Simulator sim_;
+  DurableObjectNamespace ns_;
+  FaultInjector faults_;
+  DurableObjectFaultKnobs knobs_;
+  ScenarioResult result_;
+  std::vector<int> sent_ = std::vector<int>(kCounters, 0), acked_ = std::vector<int>(kCounters, 0);
+  std::vector<int64_t> stored_ = std::vector<int64_t>(kCounters, 0);
+  int failed_requests_ = 0;
+};
+
+ScenarioResult run_do_counter(const Scenario& self, const ScenarioOptions& o) { return CounterRun(self, o).run(o); }
 
 }  // namespace
 

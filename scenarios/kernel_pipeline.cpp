@@ -28,96 +28,120 @@ FaultVerbDecl kill_worker_verb() {
 constexpr int kJobs = 200;
 constexpr int kMaxAttempts = 20;
 
-ScenarioResult run_pipeline(const Scenario& self, const ScenarioOptions& o) {
-  using namespace std::chrono_literals;
-  Simulator sim(sim_options_for(self, o), o.sinks);
-  FaultInjector faults(sim);
-  ScenarioResult result;
+using namespace std::chrono_literals;
 
-  Channel<int> jobs(sim, "jobs", 8);
-  std::map<int, int> acks;            // job id -> times acknowledged
-  std::map<int, Event*> ack_events;   // job id -> the event its submitter waits on
-  std::vector<FiberHandle> workers(kWorkers);
-  int killed = 0, restarts = 0;
+// One run: the kernel, the job channel and its workers, and the run's steps in order (start the
+// workers, arm the faults, start the client, the verdict and report).
+class PipelineRun {
+ public:
+  PipelineRun(const Scenario& self, const ScenarioOptions& o)
+      : sim_(sim_options_for(self, o), o.sinks), faults_(sim_), jobs_(sim_, "jobs", 8), workers_(kWorkers) {
+    for (int w = 0; w < kWorkers; ++w) start_worker(w);
+    arm_faults(self, o);
+  }
 
-  std::function<void(int)> start_worker = [&](int w) {
-    workers[w] = sim.spawn(fmt::format("worker-{}", w), [&, w] {
-      Random rng = sim.random(fmt::format("worker-{}", w));
-      for (;;) {
-        std::optional<int> job = jobs.recv();
-        if (!job) return;
-        sim.sleep_for(rng.lognormal(20ms, 0.5));  // the work
-        if (faults.buggify("worker.slow")) sim.sleep_for(2s);
-        acks[*job]++;
-        sim.record("app", "ack", {{"job", *job}, {"worker", w}});
-        if (auto it = ack_events.find(*job); it != ack_events.end()) it->second->set();
-      }
-    }, SpawnOptions{.daemon = true});
-  };
-  for (int w = 0; w < kWorkers; ++w) start_worker(w);
+  ScenarioResult run(const ScenarioOptions& o) {
+    FiberHandle client = sim_.spawn("client", [this] { submit_all(); });
+    result_.run = sim_.run(limits_for(o));
+    judge(client);
+    close_trace(sim_, result_);
+    return result_;
+  }
 
-  faults.define(kill_worker_verb(), [&](const FaultAction& a) {
-    const int w = static_cast<int>(a.arg_int("index"));  // 0..kWorkers-1: checked when the plan was applied
-    if (!workers[w].done()) {
-      sim.kill(workers[w]);
-      ++killed;
-      sim.call_after(1s, [&, w] {
-        ++restarts;
+ private:
+  void start_worker(int w) {
+    workers_[w] = sim_.spawn(fmt::format("worker-{}", w), [this, w] { work(w); }, SpawnOptions{.daemon = true});
+  }
+
+  // A worker takes jobs until the channel closes, acknowledging each when done with it.
+  void work(int w) {
+    Random rng = sim_.random(fmt::format("worker-{}", w));
+    for (;;) {
+      std::optional<int> job = jobs_.recv();
+      if (!job) return;
+      sim_.sleep_for(rng.lognormal(20ms, 0.5));  // the work
+      if (faults_.buggify("worker.slow")) sim_.sleep_for(2s);
+      acks_[*job]++;
+      sim_.record("app", "ack", {{"job", *job}, {"worker", w}});
+      if (auto it = ack_events_.find(*job); it != ack_events_.end()) it->second->set();
+    }
+  }
+
+  // The scenario's own verb (a killed worker is restarted by its supervisor 1 s later), then the
+  // run's plan; swarm runs turn buggify on.
+  void arm_faults(const Scenario& self, const ScenarioOptions& o) {
+    faults_.define(kill_worker_verb(), [this](const FaultAction& a) {
+      const int w = static_cast<int>(a.arg_int("index"));  // 0..kWorkers-1: checked when the plan was applied
+      if (workers_[w].done()) return;
+      sim_.kill(workers_[w]);
+      ++killed_;
+      sim_.call_after(1s, [this, w] {
+        ++restarts_;
         start_worker(w);
       });
-    }
-  });
-  FaultPlan plan = plan_for(self, o);
-  faults.apply(plan);
-  if (o.faults == FaultMode::swarm) faults.set_buggify(true);
-  result.plan = plan;
+    });
+    FaultPlan plan = plan_for(self, o);
+    faults_.apply(plan);
+    if (o.faults == FaultMode::swarm) faults_.set_buggify(true);
+    result_.plan = plan;
+  }
 
-  int given_up = 0;
-  auto client = sim.spawn("client", [&] {
-    Random rng = sim.random("client");
+  // The client: one submitter per job, then closes the channel once every submitter is done.
+  void submit_all() {
+    Random rng = sim_.random("client");
     std::vector<FiberHandle> submitters;
     for (int j = 0; j < kJobs; ++j) {
-      sim.sleep_for(rng.exponential(50ms));
-      submitters.push_back(sim.spawn(fmt::format("submit-{}", j), [&, j] {
-        Event done(sim, fmt::format("ack-{}", j));
-        ack_events[j] = &done;
-        int attempt = 0;
-        do {
-          jobs.send(j);
-          if (done.wait_for(1s)) break;
-          sim.record("app", "retry", {{"job", j}, {"attempt", attempt}});
-        } while (++attempt < kMaxAttempts);
-        if (!done.is_set()) ++given_up;
-        ack_events.erase(j);
-      }));
+      sim_.sleep_for(rng.exponential(50ms));
+      submitters.push_back(sim_.spawn(fmt::format("submit-{}", j), [this, j] { submit(j); }));
     }
     for (auto& s : submitters) s.join();
-    jobs.close();
-  });
-
-  result.run = sim.run(limits_for(o));
-  int missing = 0;
-  for (int j = 0; j < kJobs; ++j)
-    if (acks[j] == 0) ++missing;
-  int duplicates = 0;
-  for (const auto& [j, n] : acks) duplicates += n > 1 ? n - 1 : 0;
-  if (!client.done()) {
-    result.passed = false;
-    result.failure = fmt::format("the client did not finish by {} ({})", format_time(result.run.now), to_string(result.run.reason));
-  } else if (missing > 0) {
-    result.passed = false;
-    result.failure = fmt::format("{} of {} jobs were never acknowledged", missing, kJobs);
+    jobs_.close();
   }
-  sim.record("check", "every_job_acknowledged", {{"passed", result.passed}, {"missing", missing}});
-  result.report = {
-      fmt::format("{} jobs, {} acknowledged at least once, {} acknowledged more than once ({} duplicate acks)",
-                  kJobs, kJobs - missing, duplicates > 0 ? duplicates : 0, duplicates),
-      fmt::format("{} workers killed, {} restarted; {} submitters gave up", killed, restarts, given_up),
-  };
-  sim.close_trace();
-  result.trace_hash = sim.trace_hash();
-  return result;
-}
+
+  // Sends job j and waits up to 1 s for its acknowledgement, resubmitting on timeout, at most
+  // kMaxAttempts times.
+  void submit(int j) {
+    Event done(sim_, fmt::format("ack-{}", j));
+    ack_events_[j] = &done;
+    int attempt = 0;
+    do {
+      jobs_.send(j);
+      if (done.wait_for(1s)) break;
+      sim_.record("app", "retry", {{"job", j}, {"attempt", attempt}});
+    } while (++attempt < kMaxAttempts);
+    if (!done.is_set()) ++given_up_;
+    ack_events_.erase(j);
+  }
+
+  void judge(const FiberHandle& client) {
+    int missing = 0;
+    for (int j = 0; j < kJobs; ++j)
+      if (acks_[j] == 0) ++missing;
+    int duplicates = 0;
+    for (const auto& [j, n] : acks_) duplicates += n > 1 ? n - 1 : 0;
+    if (!client.done())
+      fail(result_, fmt::format("the client did not finish by {} ({})", format_time(result_.run.now), to_string(result_.run.reason)));
+    else if (missing > 0)
+      fail(result_, fmt::format("{} of {} jobs were never acknowledged", missing, kJobs));
+    sim_.record("check", "every_job_acknowledged", {{"passed", result_.passed}, {"missing", missing}});
+    result_.report = {
+        fmt::format("{} jobs, {} acknowledged at least once, {} acknowledged more than once ({} duplicate acks)",
+                    kJobs, kJobs - missing, duplicates > 0 ? duplicates : 0, duplicates),
+        fmt::format("{} workers killed, {} restarted; {} submitters gave up", killed_, restarts_, given_up_),
+    };
+  }
+
+  Simulator sim_;
+  FaultInjector faults_;
+  ScenarioResult result_;
+  Channel<int> jobs_;
+  std::map<int, int> acks_;           // job id -> times acknowledged
+  std::map<int, Event*> ack_events_;  // job id -> the event its submitter waits on
+  std::vector<FiberHandle> workers_;
+  int killed_ = 0, restarts_ = 0, given_up_ = 0;
+};
+
+ScenarioResult run_pipeline(const Scenario& self, const ScenarioOptions& o) { return PipelineRun(self, o).run(o); }
 
 }  // namespace
 

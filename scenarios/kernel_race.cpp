@@ -32,14 +32,10 @@ ScenarioResult run_race(const Scenario& self, const ScenarioOptions& o) {
     });
   }
   result.run = sim.run(limits_for(o));
-  if (counter != increments) {
-    result.passed = false;
-    result.failure = fmt::format("lost update: counter is {} after {} increments", counter, increments);
-  }
+  if (counter != increments) fail(result, fmt::format("lost update: counter is {} after {} increments", counter, increments));
   sim.record("check", "no_lost_update", {{"passed", result.passed}, {"counter", counter}, {"increments", increments}});
   result.report = {fmt::format("counter {} after {} increments", counter, increments)};
-  sim.close_trace();
-  result.trace_hash = sim.trace_hash();
+  close_trace(sim, result);
   return result;
 }
 

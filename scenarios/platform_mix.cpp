@@ -59,62 +59,74 @@ std::string expected_report() {
 std::string order_id(const Request& r) { return r.path().substr(std::string("/order/").size()); }
 bool is_order(const Request& r) { return r.path().rfind("/order/", 0) == 0; }
 
-// The container's program.
+// The container's program, one handler per route.
+// /report: kReportChunks chunks, one every kChunkInterval, from a writer fiber of the process (so a
+// container stop cuts the body mid-stream).
+Response serve_report(Process& p) {
+  auto body = BodyStream::create(p.sim(), "report");
+  p.spawn("report-writer", [&p, body] {
+    for (int i = 0; i < kReportChunks; ++i) {
+      p.sim().sleep_for(kChunkInterval);
+      body->write(std::string(kChunkBytes, static_cast<char>('a' + i)));
+    }
+    body->close();
+  });
+  return streaming_response(body);
+}
+
+// /chat: a WebSocket that echoes every message until the other side closes it.
+Response serve_chat(Process& p, const Request& r) {
+  if (auto refused = expect_websocket_upgrade(r)) return *refused;
+  auto [mine, theirs] = WebSocket::make_pair(p.sim(), "chat");
+  p.spawn("chat-echo", [mine = mine] {
+    for (;;) {
+      WebSocketEvent e = mine->receive();
+      if (e.is_close()) {
+        mine->close(kWsNormalClosure);
+        return;
+      }
+      mine->send("echo:" + e.data);
+    }
+  });
+  return websocket_response(theirs);
+}
+
+// POST /order/<id>: charge first; only a successful charge is confirmed. A network failure is an
+// answer (502), not a crash of the whole process.
+Response serve_order(Process& p, const Request& r) {
+  Request charge;
+  charge.method = "POST";
+  charge.url = fmt::format("https://{}/charge/{}", kPayments, order_id(r));
+  charge.body = r.body;
+  try {
+    Response paid = p.fetch(charge);
+    if (paid.status != 200) return Response(502, "payment declined");
+    // Then the ledger, an external database: it outlives the container, its disk does not.
+    DbConnection db = p.connect_db(kLedger);
+    if (db.query(fmt::format("SET order:{} {}", order_id(r), r.body)) != "OK") return Response(502, "ledger refused");
+  } catch (const NetError& e) {
+    return Response(502, fmt::format("payment or ledger unreachable: {}", e.what()));
+  }
+  return Response(200, "charged");
+}
+
+// /ledger/<id>: what the ledger holds for an order.
+Response serve_ledger(Process& p, const Request& r) {
+  try {
+    DbConnection db = p.connect_db(kLedger);
+    std::string v = db.query("GET order:" + r.path().substr(std::string("/ledger/").size()));
+    return v == "(nil)" ? Response(404, "not in the ledger") : Response(200, v);
+  } catch (const NetError& e) {
+    return Response(503, fmt::format("ledger unreachable: {}", e.what()));
+  }
+}
+
 void shop_app(Process& p) {
   p.listen(8080, [&p](const Request& r) -> Response {
-    if (r.path() == "/report") {
-      auto body = BodyStream::create(p.sim(), "report");
-      p.spawn("report-writer", [&p, body] {
-        for (int i = 0; i < kReportChunks; ++i) {
-          p.sim().sleep_for(kChunkInterval);
-          body->write(std::string(kChunkBytes, static_cast<char>('a' + i)));
-        }
-        body->close();
-      });
-      return streaming_response(body);
-    }
-    if (r.path() == "/chat") {
-      if (auto refused = expect_websocket_upgrade(r)) return *refused;
-      auto [mine, theirs] = WebSocket::make_pair(p.sim(), "chat");
-      p.spawn("chat-echo", [mine = mine] {
-        for (;;) {
-          WebSocketEvent e = mine->receive();
-          if (e.is_close()) {
-            mine->close(kWsNormalClosure);
-            return;
-          }
-          mine->send("echo:" + e.data);
-        }
-      });
-      return websocket_response(theirs);
-    }
-    if (is_order(r) && r.method == "POST") {
-      // Charge first; only a successful charge is confirmed. A network failure is an answer
-      // (502), not a crash of the whole process.
-      Request charge;
-      charge.method = "POST";
-      charge.url = fmt::format("https://{}/charge/{}", kPayments, order_id(r));
-      charge.body = r.body;
-      try {
-        Response paid = p.fetch(charge);
-        if (paid.status != 200) return Response(502, "payment declined");
-        // Then the ledger, an external database: it outlives the container, its disk does not.
-        DbConnection db = p.connect_db(kLedger);
-        if (db.query(fmt::format("SET order:{} {}", order_id(r), r.body)) != "OK") return Response(502, "ledger refused");
-      } catch (const NetError& e) {
-        return Response(502, fmt::format("payment or ledger unreachable: {}", e.what()));
-      }
-      return Response(200, "charged");
-    }
-    if (r.path().rfind("/ledger/", 0) == 0) {
-      try {
-        DbConnection db = p.connect_db(kLedger);
-        std::string v = db.query("GET order:" + r.path().substr(std::string("/ledger/").size()));
-        return v == "(nil)" ? Response(404, "not in the ledger") : Response(200, v);
-      } catch (const NetError& e) {
-        return Response(503, fmt::format("ledger unreachable: {}", e.what()));
-      }
-    }
+    if (r.path() == "/report") return serve_report(p);
+    if (r.path() == "/chat") return serve_chat(p, r);
+    if (is_order(r) && r.method == "POST") return serve_order(p, r);
+    if (r.path().rfind("/ledger/", 0) == 0) return serve_ledger(p, r);
     return Response(404, "not found");
   });
   p.on_signal(kSigTerm, [&p] { p.exit(0); });
@@ -142,189 +154,231 @@ struct Shop : Container {
 };
 
 Request make_request(std::string method, std::string path, int shop, std::string body = "") {
-  Request r;
-  r.method = std::move(method);
-  r.url = "https://shop.example" + path;
+  Request r{.method = std::move(method), .url = "https://shop.example" + path, .body = std::move(body)};
   r.headers.set("x-shop", std::to_string(shop));
-  r.body = std::move(body);
   return r;
 }
 
-ScenarioResult run_mix(const Scenario& self, const ScenarioOptions& o) {
-  World world(sim_options_for(self, o), WorldOptions{}, o.sinks);
-  Simulator& sim = world.sim();
-  ContainerImage image;
-  image.main = shop_app;
-  world.add_container<Shop>("SHOP", image);
-  std::vector<std::string> shop_names;
-  for (int s = 0; s < kShops; ++s) shop_names.push_back(fmt::format("shop-{}", s));
-  world.declare_instances("SHOP", shop_names);
-  world.set_worker([](const Request& r, Env& env) {
-    return get_container(env.durable_object("SHOP"), "shop-" + r.headers.get("x-shop").value_or("0")).fetch(r);
-  });
-  std::set<std::string> charged;  // what the payments API saw
-  world.net().add_http_service(std::string(kPayments), [&charged](const Request& r) {
-    charged.insert(r.path().substr(std::string("/charge/").size()));
-    return Response(200, "paid");
-  });
-  world.net().add_database(std::string(kLedger), kLedgerConnections);
-  ScenarioResult result;
-  result.plan = plan_for(self, o);
-  world.apply(result.plan);
+struct Order {
+  std::string id, amount;
+  int shop;
+};
 
-  std::vector<std::string> violations;
-  auto violation = [&](std::string what) {
-    sim.record("check", "violation", {{"what", what}});
-    violations.push_back(std::move(what));
-  };
-  std::vector<FiberHandle> clients;
+// One chatter's socket: what the check of its close needs to know.
+struct ChatSocket {
+  int chatter, shop;
+  WebSocket::Ptr ws;
+  Time opened;
+  uint64_t opened_incarnation;  // of the shop's Durable Object when the socket opened
+};
+
+// One run: the world, what the clients saw, and the run's steps in order (build the shop, start
+// the buyers, readers and chatters, the final check, the verdict and report).
+class MixRun {
+ public:
+  MixRun(const Scenario& self, const ScenarioOptions& o) : world_(sim_options_for(self, o), WorldOptions{}, o.sinks), sim_(world_.sim()) {
+    build_shop();
+    result_.plan = plan_for(self, o);
+    world_.apply(result_.plan);
+  }
+
+  ScenarioResult run(const ScenarioOptions& o) {
+    start_buyers();
+    start_readers();
+    start_chatters();
+    start_final_check(world_, clients_, 5min, [this] { check_orders(); });
+    result_.run = world_.run(limits_for(o));
+    judge();
+    close_trace(sim_, result_);
+    return result_;
+  }
+
+ private:
+  // The shop's Durable Object and container, the Worker routing by "x-shop", and the two external
+  // services: the payments API (which remembers what it charged) and the ledger database.
+  void build_shop() {
+    ContainerImage image;
+    image.main = shop_app;
+    world_.add_container<Shop>("SHOP", image);
+    std::vector<std::string> shop_names;
+    for (int s = 0; s < kShops; ++s) shop_names.push_back(fmt::format("shop-{}", s));
+    world_.declare_instances("SHOP", shop_names);
+    world_.set_worker([](const Request& r, Env& env) {
+      return get_container(env.durable_object("SHOP"), "shop-" + r.headers.get("x-shop").value_or("0")).fetch(r);
+    });
+    world_.net().add_http_service(std::string(kPayments), [this](const Request& r) {
+      charged_.insert(r.path().substr(std::string("/charge/").size()));
+      return Response(200, "paid");
+    });
+    world_.net().add_database(std::string(kLedger), kLedgerConnections);
+  }
+
+  void violation(std::string what) {
+    sim_.record("check", "violation", {{"what", what}});
+    violations_.push_back(std::move(what));
+  }
 
   // Buyers: orders, some acknowledged.
-  struct Order {
-    std::string id, amount;
-    int shop;
-  };
-  std::vector<Order> acked;
-  int orders_failed = 0;
-  for (int b = 0; b < kBuyers; ++b)
-    clients.push_back(world.client(fmt::format("buyer-{}", b), [&, b] {
-      Random rng = sim.random(fmt::format("buyer-{}", b));
-      for (int i = 0; i < kOrdersPerBuyer; ++i) {
-        sim.sleep_for(rng.exponential(90s));
-        const int shop = static_cast<int>(rng.below(kShops));
-        Order order{fmt::format("b{}o{}", b, i), std::to_string(rng.uniform_int(1, 500)), shop};
-        Response r = world.fetch(make_request("POST", "/order/" + order.id, shop, order.amount));
-        if (r.status == 200) acked.push_back(order);
-        else ++orders_failed;
-      }
-    }));
+  void start_buyers() {
+    for (int b = 0; b < kBuyers; ++b)
+      clients_.push_back(world_.client(fmt::format("buyer-{}", b), [this, b] {
+        Random rng = sim_.random(fmt::format("buyer-{}", b));
+        for (int i = 0; i < kOrdersPerBuyer; ++i) {
+          sim_.sleep_for(rng.exponential(90s));
+          const int shop = static_cast<int>(rng.below(kShops));
+          Order order{fmt::format("b{}o{}", b, i), std::to_string(rng.uniform_int(1, 500)), shop};
+          Response r = world_.fetch(make_request("POST", "/order/" + order.id, shop, order.amount));
+          if (r.status == 200) acked_.push_back(order);
+          else ++orders_failed_;
+        }
+      }));
+  }
 
   // Readers: streamed reports, whole or failed.
-  int reports_whole = 0, reports_broken = 0, reports_refused = 0;
-  const std::string report = expected_report();
-  for (int k = 0; k < kReaders; ++k)
-    clients.push_back(world.client(fmt::format("reader-{}", k), [&, k] {
-      Random rng = sim.random(fmt::format("reader-{}", k));
-      for (int i = 0; i < kReportsPerReader; ++i) {
-        sim.sleep_for(rng.exponential(3min));
-        Response r = world.fetch(make_request("GET", "/report", static_cast<int>(rng.below(kShops))));
-        if (r.status != 200) {
-          ++reports_refused;
-          continue;
+  void start_readers() {
+    for (int k = 0; k < kReaders; ++k)
+      clients_.push_back(world_.client(fmt::format("reader-{}", k), [this, k] {
+        Random rng = sim_.random(fmt::format("reader-{}", k));
+        for (int i = 0; i < kReportsPerReader; ++i) {
+          sim_.sleep_for(rng.exponential(3min));
+          Response r = world_.fetch(make_request("GET", "/report", static_cast<int>(rng.below(kShops))));
+          if (r.status != 200) ++reports_refused_;
+          else read_report(k, r);
         }
-        try {
-          std::string body = read_body(r);
-          if (body != report)
-            violation(fmt::format("reader-{} got a report of {} bytes that ended as a success; {} expected", k, body.size(), report.size()));
-          else
-            ++reports_whole;
-        } catch (const BodyStreamError&) {
-          ++reports_broken;  // cut by a stop, and said so
-        }
-      }
-    }));
+      }));
+  }
 
-  // Chatters: a WebSocket each, reconnecting when it closes under them. Each sends a burst of 1-3
-  // messages, then reads the echoes: they must come back in order, one per message. A close the
-  // client sees must be 1000 (the SDK rewrites 1005/1006) unless the Durable Object relaying the
-  // socket itself was reset while it was open (its incarnation moved on): then nobody is left to
-  // rewrite it (1006). Read from the object, not from the plan: knobs and failed commits reset
-  // objects too.
-  auto incarnation = [&](int shop) {
-    DurableObjectNamespace& ns = world.durable_object("SHOP");
+  // A report that ends as a success must be whole; one cut by a container stop must fail loudly.
+  void read_report(int reader, const Response& r) {
+    try {
+      std::string body = read_body(r);
+      if (body != report_)
+        violation(fmt::format("reader-{} got a report of {} bytes that ended as a success; {} expected", reader, body.size(), report_.size()));
+      else
+        ++reports_whole_;
+    } catch (const BodyStreamError&) {
+      ++reports_broken_;  // cut by a stop, and said so
+    }
+  }
+
+  // Chatters: a WebSocket each, reconnecting when it closes under them, until all their messages
+  // have echoed.
+  void start_chatters() {
+    for (int c = 0; c < kChatters; ++c) clients_.push_back(world_.client(fmt::format("chatter-{}", c), [this, c] { chat(c); }));
+  }
+
+  void chat(int c) {
+    Random rng = sim_.random(fmt::format("chatter-{}", c));
+    const int shop = c % kShops;
+    int next = 0;  // the next message to send
+    while (next < kMessagesPerChatter) {
+      Request up = make_request("GET", "/chat", shop);
+      up.headers.set("Upgrade", "websocket");
+      Response r = world_.websocket(up);
+      if (r.status != 101 || !r.websocket) {
+        ++upgrades_refused_;
+        sim_.sleep_for(10s);
+        continue;
+      }
+      ChatSocket s{c, shop, r.websocket, sim_.now(), incarnation(shop)};
+      if (exchange(s, rng, next)) say_goodbye(s);
+    }
+  }
+
+  // Bursts of 1-3 messages, each followed by reading its echoes: they must come back in order, one
+  // per message. Returns whether the socket is still open (false: it closed under the chatter).
+  bool exchange(const ChatSocket& s, Random& rng, int& next) {
+    while (next < kMessagesPerChatter) {
+      sim_.sleep_for(rng.exponential(20s));
+      const int burst = std::min(static_cast<int>(rng.uniform_int(1, 3)), kMessagesPerChatter - next);
+      for (int k = 0; k < burst; ++k) s.ws->send(fmt::format("c{}m{}", s.chatter, next + k));
+      for (int k = 0; k < burst; ++k) {
+        WebSocketEvent e = s.ws->receive();
+        if (e.is_close()) {
+          ++sockets_dropped_;
+          check_close(s, e);
+          return false;
+        }
+        const std::string want = fmt::format("echo:c{}m{}", s.chatter, next);
+        if (e.data != want) violation(fmt::format("chatter-{} expected '{}' and got '{}'", s.chatter, want, e.data));
+        ++echoes_;
+        ++next;
+      }
+    }
+    return true;
+  }
+
+  // The chatter closes; the next event must be the close coming back.
+  void say_goodbye(const ChatSocket& s) {
+    s.ws->close(kWsNormalClosure);
+    WebSocketEvent e = s.ws->receive();
+    if (!e.is_close()) violation(fmt::format("chatter-{} got '{}' after closing", s.chatter, e.data));
+    else check_close(s, e);
+  }
+
+  // A close the client sees must be 1000 (the SDK rewrites 1005/1006) unless the Durable Object
+  // relaying the socket was itself reset while it was open (its incarnation moved on): then nobody
+  // is left to rewrite it (1006). Read from the object, not from the plan: knobs and failed commits
+  // reset objects too.
+  void check_close(const ChatSocket& s, const WebSocketEvent& e) {
+    ++close_codes_[e.code];
+    if (e.code == kWsNormalClosure) return;
+    if (e.code == kWsAbnormalClosure && incarnation(s.shop) != s.opened_incarnation) return;
+    violation(fmt::format("chatter-{} saw close code {} ('{}') with no reset of shop-{}'s Durable Object since the socket opened at {}",
+                          s.chatter, e.code, e.reason, s.shop, format_time(s.opened)));
+  }
+
+  uint64_t incarnation(int shop) {
+    DurableObjectNamespace& ns = world_.durable_object("SHOP");
     ObjectHost* h = ns.find_host(ns.id_from_name(fmt::format("shop-{}", shop)));
     return h ? h->incarnation() : 0;
-  };
-  int echoes = 0, sockets_dropped = 0, upgrades_refused = 0;
-  std::map<int, int> close_codes;  // as the clients saw them
-  for (int c = 0; c < kChatters; ++c)
-    clients.push_back(world.client(fmt::format("chatter-{}", c), [&, c] {
-      Random rng = sim.random(fmt::format("chatter-{}", c));
-      const int shop = c % kShops;
-      int next = 0;
-      auto check_close = [&](const WebSocketEvent& e, Time opened, uint64_t opened_incarnation) {
-        ++close_codes[e.code];
-        if (e.code == kWsNormalClosure) return;
-        if (e.code == kWsAbnormalClosure && incarnation(shop) != opened_incarnation) return;
-        violation(fmt::format("chatter-{} saw close code {} ('{}') with no reset of shop-{}'s Durable Object since the socket opened at {}",
-                              c, e.code, e.reason, shop, format_time(opened)));
-      };
-      while (next < kMessagesPerChatter) {
-        Request up = make_request("GET", "/chat", shop);
-        up.headers.set("Upgrade", "websocket");
-        Response r = world.websocket(up);
-        if (r.status != 101 || !r.websocket) {
-          ++upgrades_refused;
-          sim.sleep_for(10s);
-          continue;
-        }
-        const Time opened = sim.now();
-        const uint64_t opened_incarnation = incarnation(shop);
-        WebSocket::Ptr ws = r.websocket;
-        bool open = true;
-        while (open && next < kMessagesPerChatter) {
-          sim.sleep_for(rng.exponential(20s));
-          const int burst = std::min(static_cast<int>(rng.uniform_int(1, 3)), kMessagesPerChatter - next);
-          for (int k = 0; k < burst; ++k) ws->send(fmt::format("c{}m{}", c, next + k));
-          for (int k = 0; k < burst; ++k) {
-            WebSocketEvent e = ws->receive();
-            if (e.is_close()) {
-              ++sockets_dropped;
-              check_close(e, opened, opened_incarnation);
-              open = false;
-              break;
-            }
-            const std::string want = fmt::format("echo:c{}m{}", c, next);
-            if (e.data != want) violation(fmt::format("chatter-{} expected '{}' and got '{}'", c, want, e.data));
-            ++echoes;
-            ++next;
-          }
-        }
-        if (open) {
-          ws->close(kWsNormalClosure);
-          WebSocketEvent e = ws->receive();
-          if (!e.is_close()) violation(fmt::format("chatter-{} got '{}' after closing", c, e.data));
-          else check_close(e, opened, opened_incarnation);
-        }
-      }
-    }));
+  }
 
-  // At the end, once every client is done: every acknowledged order is still there, and charged.
-  int lost = 0;
-  world.client("checker", [&] {
-    for (auto& f : clients) f.join();
-    sim.sleep_for(5min);
-    for (const Order& order : acked) {
-      Response r = fetch_retrying_5xx(world, make_request("GET", "/order/" + order.id, order.shop));
+  // At the end, once every client is done: every acknowledged order is still there, charged, and
+  // in the ledger.
+  void check_orders() {
+    for (const Order& order : acked_) {
+      Response r = fetch_retrying_5xx(world_, make_request("GET", "/order/" + order.id, order.shop));
       if (r.status != 200 || r.body != order.amount) {
-        ++lost;
+        ++lost_;
         violation(fmt::format("order {} (shop-{}) was acknowledged but reads back {} '{}'", order.id, order.shop, r.status, r.body));
       }
-      if (charged.count(order.id) == 0) violation(fmt::format("order {} was acknowledged but never charged", order.id));
-      Response ledger = fetch_retrying_5xx(world, make_request("GET", "/ledger/" + order.id, order.shop));
+      if (charged_.count(order.id) == 0) violation(fmt::format("order {} was acknowledged but never charged", order.id));
+      Response ledger = fetch_retrying_5xx(world_, make_request("GET", "/ledger/" + order.id, order.shop));
       if (ledger.status != 200 || ledger.body != order.amount)
         violation(fmt::format("order {} was acknowledged but the ledger reads {} '{}'", order.id, ledger.status, ledger.body));
     }
-  });
-  result.run = world.run(limits_for(o));
-
-  if (!violations.empty()) {
-    result.passed = false;
-    result.failure = fmt::format("{} violation(s); first: {}", violations.size(), violations.front());
   }
-  std::string codes;
-  for (const auto& [code, n] : close_codes) codes += fmt::format("{}{} x{}", codes.empty() ? "" : ", ", code, n);
-  sim.record("check", "mix", {{"orders_acked", acked.size()}, {"orders_lost", lost}, {"reports_whole", reports_whole},
-                              {"reports_broken", reports_broken}, {"echoes", echoes}, {"sockets_dropped", sockets_dropped}});
-  result.report.push_back(fmt::format("{} orders acknowledged, {} failed, {} lost", acked.size(), orders_failed, lost));
-  result.report.push_back(fmt::format("{} reports arrived whole, {} were cut by a stop and failed loudly, {} refused", reports_whole,
-                                      reports_broken, reports_refused));
-  result.report.push_back(fmt::format("{} WebSocket echoes; {} sockets closed under their clients, {} upgrades refused; close codes: {}",
-                                      echoes, sockets_dropped, upgrades_refused, codes.empty() ? "none" : codes));
-  sim.close_trace();
-  result.trace_hash = sim.trace_hash();
-  return result;
-}
+
+  // The verdict (every violation was recorded as it was found), the closing record, the report.
+  void judge() {
+    if (!violations_.empty()) fail(result_, fmt::format("{} violation(s); first: {}", violations_.size(), violations_.front()));
+    std::string codes;
+    for (const auto& [code, n] : close_codes_) codes += fmt::format("{}{} x{}", codes.empty() ? "" : ", ", code, n);
+    sim_.record("check", "mix", {{"orders_acked", acked_.size()}, {"orders_lost", lost_}, {"reports_whole", reports_whole_},
+                                 {"reports_broken", reports_broken_}, {"echoes", echoes_}, {"sockets_dropped", sockets_dropped_}});
+    result_.report.push_back(fmt::format("{} orders acknowledged, {} failed, {} lost", acked_.size(), orders_failed_, lost_));
+    result_.report.push_back(fmt::format("{} reports arrived whole, {} were cut by a stop and failed loudly, {} refused", reports_whole_,
+                                         reports_broken_, reports_refused_));
+    result_.report.push_back(fmt::format("{} WebSocket echoes; {} sockets closed under their clients, {} upgrades refused; close codes: {}",
+                                         echoes_, sockets_dropped_, upgrades_refused_, codes.empty() ? "none" : codes));
+  }
+
+  World world_;
+  Simulator& sim_;
+  std::set<std::string> charged_;  // what the payments API saw
+  ScenarioResult result_;
+  std::vector<std::string> violations_;
+  std::vector<FiberHandle> clients_;
+  std::vector<Order> acked_;  // orders acknowledged to a buyer
+  int orders_failed_ = 0, lost_ = 0;
+  const std::string report_ = expected_report();
+  int reports_whole_ = 0, reports_broken_ = 0, reports_refused_ = 0;
+  int echoes_ = 0, sockets_dropped_ = 0, upgrades_refused_ = 0;
+  std::map<int, int> close_codes_;  // as the clients saw them
+};
+
+ScenarioResult run_mix(const Scenario& self, const ScenarioOptions& o) { return MixRun(self, o).run(o); }
 
 FaultSpace mix_faults() {
   std::vector<std::string> shops;

@@ -82,6 +82,25 @@ RunLimits limits_for(const ScenarioOptions& o) {
   return l;
 }
 
+void fail(ScenarioResult& result, std::string why) {
+  if (!result.passed) return;
+  result.passed = false;
+  result.failure = std::move(why);
+}
+
+void close_trace(Simulator& sim, ScenarioResult& result) {
+  sim.close_trace();
+  result.trace_hash = sim.trace_hash();
+}
+
+FiberHandle start_final_check(World& world, std::vector<FiberHandle> clients, Duration idle, std::function<void()> check) {
+  return world.client("checker", [&world, clients = std::move(clients), idle, check = std::move(check)]() mutable {
+    for (FiberHandle& c : clients) c.join();
+    world.sim().sleep_for(idle);
+    check();
+  });
+}
+
 Response fetch_retrying_5xx(World& world, const Request& req, int retries, Duration pause) {
   Response r = world.fetch(req);
   for (int attempt = 0; r.status >= 500 && attempt < retries; ++attempt) {

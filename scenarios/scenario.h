@@ -67,9 +67,18 @@ FaultPlan plan_for(const Scenario& s, const ScenarioOptions& o);
 // The run limits for o.until.
 RunLimits limits_for(const ScenarioOptions& o);
 
+// A failed invariant: the first one a run finds is its verdict (later ones leave it as it is).
+void fail(ScenarioResult& result, std::string why);
+// The run's last step: closes the trace and keeps its final fingerprint (which covers the closing
+// records) in result.trace_hash. Record the checks' records before it.
+void close_trace(Simulator& sim, ScenarioResult& result);
+
 class World;
 struct Request;
 struct Response;
+// A "checker" client for a scenario's final check: it waits for every one of `clients`, then lets
+// `idle` pass (so that the platform settles: containers sleep, faults run out), then runs `check`.
+FiberHandle start_final_check(World& world, std::vector<FiberHandle> clients, Duration idle, std::function<void()> check);
 // From a client fiber, for a scenario's final check: `req` through the world's Worker; a 5xx is an
 // outage during the check (a fault still in effect), not a verdict, so wait `pause` and ask again,
 // at most `retries` more times. Returns the last answer.

@@ -26,81 +26,93 @@ using namespace std::chrono_literals;
 constexpr int kClients = 4;
 constexpr int kSessionsPerClient = 6;
 
-ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool on_disk) {
-  // The world writes every option into the trace header, so the trace alone replays the run.
-  World world(sim_options_for(self, o), WorldOptions{}, o.sinks);
-  Simulator& sim = world.sim();
-  add_sessions_app(world, on_disk);
-  world.declare_instances("SESSIONS", {"main"});
-  world.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
-  ScenarioResult result;
-  result.plan = plan_for(self, o);
-  world.apply(result.plan);
-
-  struct Created {
-    std::string id, data;
-    Time at;
-  };
-  std::vector<Created> acked;
-  int create_failures = 0;
-  auto make_request = [](std::string method, std::string path, std::string body = "") {
-    Request r;
-    r.method = std::move(method);
-    r.url = "https://sessions.example" + path;
-    r.body = std::move(body);
-    return r;
-  };
-  auto request = [&](std::string method, std::string path, std::string body = "") {
-    return world.fetch(make_request(std::move(method), std::move(path), std::move(body)));
-  };
-  std::vector<FiberHandle> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.push_back(world.client(fmt::format("{}", c), [&, c] {
-      Random rng = sim.random(fmt::format("client-{}", c));
-      for (int i = 0; i < kSessionsPerClient; ++i) {
-        sim.sleep_for(rng.exponential(4min));  // sometimes longer than sleepAfter
-        std::string id = fmt::format("c{}s{}", c, i), data = fmt::format("cart-{}", rng.below(1000));
-        if (request("POST", "/session/" + id, data).status == 200) acked.push_back({id, data, sim.now()});
-        else ++create_failures;
-        request("GET", "/work");
-      }
-    }));
-  }
-  // After every client is done and the app has been idle longer than sleepAfter (so the container
-  // has slept at least once), read every session back.
-  int lost = 0;
-  std::string first_loss;
-  world.client("checker", [&] {
-    for (auto& c : clients) c.join();
-    sim.sleep_for(15min);
-    for (const Created& s : acked) {
-      Response r = fetch_retrying_5xx(world, make_request("GET", "/session/" + s.id));
-      if (r.status == 200 && r.body == s.data) continue;
-      ++lost;
-      sim.record("check", "session_lost", {{"id", s.id}, {"created_at", s.at}, {"status", r.status}});
-      if (first_loss.empty())
-        first_loss = fmt::format("session {} created at {} is gone (GET returned {})", s.id, format_time(s.at), r.status);
-    }
-  });
-  result.run = world.run(limits_for(o));
-
-  const ContainerRuntime* rt = world.containers().find_runtime("SESSIONS", "main");
-  const uint64_t starts = rt ? rt->start_count() : 0;
-  if (lost > 0) {
-    result.passed = false;
-    result.failure = fmt::format("{} of {} acknowledged sessions were lost; first: {}", lost, acked.size(), first_loss);
-  }
-  sim.record("check", "sessions", {{"acknowledged", acked.size()}, {"lost", lost}, {"container_starts", starts}});
-  const std::string where = on_disk ? "a file on the container's disk" : "the Durable Object's SQL storage";
-  result.report.push_back(fmt::format("{} sessions acknowledged, kept in {}; {} readable at the end, {} lost ({} creations failed)",
-                                      acked.size(), where, acked.size() - lost, lost, create_failures));
-  result.report.push_back(fmt::format(
-      "the container started {} times; each stop (sleepAfter after 10 min idle, crash, host restart) wiped its disk{}", starts,
-      on_disk ? ", and the sessions with it" : ", which held no session"));
-  sim.close_trace();
-  result.trace_hash = sim.trace_hash();
-  return result;
+Request session_request(std::string method, std::string path, std::string body = "") {
+  return Request{.method = std::move(method), .url = "https://sessions.example" + path, .body = std::move(body)};
 }
+
+struct Created {
+  std::string id, data;
+  Time at;
+};
+
+// One run: the world, what the clients were told, and the run's steps in order (build the app,
+// start the clients, the final check, the verdict and report).
+class SessionsRun {
+ public:
+  SessionsRun(const Scenario& self, const ScenarioOptions& o, bool on_disk)
+      // The world writes every option into the trace header, so the trace alone replays the run.
+      : world_(sim_options_for(self, o), WorldOptions{}, o.sinks), sim_(world_.sim()), on_disk_(on_disk) {
+    add_sessions_app(world_, on_disk);
+    world_.declare_instances("SESSIONS", {"main"});
+    world_.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
+    result_.plan = plan_for(self, o);
+    world_.apply(result_.plan);
+  }
+
+  ScenarioResult run(const ScenarioOptions& o) {
+    for (int c = 0; c < kClients; ++c) clients_.push_back(world_.client(fmt::format("{}", c), [this, c] { use_sessions(c); }));
+    // After every client is done and the app has been idle longer than sleepAfter (so the
+    // container has slept at least once), read every session back.
+    start_final_check(world_, clients_, 15min, [this] { read_back(); });
+    result_.run = world_.run(limits_for(o));
+    judge();
+    close_trace(sim_, result_);
+    return result_;
+  }
+
+ private:
+  Response request(std::string method, std::string path, std::string body = "") {
+    return world_.fetch(session_request(std::move(method), std::move(path), std::move(body)));
+  }
+
+  // One client: creates its sessions, each after an idle gap, and asks for some compute after each.
+  void use_sessions(int c) {
+    Random rng = sim_.random(fmt::format("client-{}", c));
+    for (int i = 0; i < kSessionsPerClient; ++i) {
+      sim_.sleep_for(rng.exponential(4min));  // sometimes longer than sleepAfter
+      std::string id = fmt::format("c{}s{}", c, i), data = fmt::format("cart-{}", rng.below(1000));
+      if (request("POST", "/session/" + id, data).status == 200) acked_.push_back({id, data, sim_.now()});
+      else ++create_failures_;
+      request("GET", "/work");
+    }
+  }
+
+  void read_back() {
+    for (const Created& s : acked_) {
+      Response r = fetch_retrying_5xx(world_, session_request("GET", "/session/" + s.id));
+      if (r.status == 200 && r.body == s.data) continue;
+      ++lost_;
+      sim_.record("check", "session_lost", {{"id", s.id}, {"created_at", s.at}, {"status", r.status}});
+      if (first_loss_.empty())
+        first_loss_ = fmt::format("session {} created at {} is gone (GET returned {})", s.id, format_time(s.at), r.status);
+    }
+  }
+
+  void judge() {
+    const ContainerRuntime* rt = world_.containers().find_runtime("SESSIONS", "main");
+    const uint64_t starts = rt ? rt->start_count() : 0;
+    if (lost_ > 0) fail(result_, fmt::format("{} of {} acknowledged sessions were lost; first: {}", lost_, acked_.size(), first_loss_));
+    sim_.record("check", "sessions", {{"acknowledged", acked_.size()}, {"lost", lost_}, {"container_starts", starts}});
+    const std::string where = on_disk_ ? "a file on the container's disk" : "the Durable Object's SQL storage";
+    result_.report.push_back(fmt::format("{} sessions acknowledged, kept in {}; {} readable at the end, {} lost ({} creations failed)",
+                                         acked_.size(), where, acked_.size() - lost_, lost_, create_failures_));
+    result_.report.push_back(fmt::format(
+        "the container started {} times; each stop (sleepAfter after 10 min idle, crash, host restart) wiped its disk{}", starts,
+        on_disk_ ? ", and the sessions with it" : ", which held no session"));
+  }
+
+  World world_;
+  Simulator& sim_;
+  const bool on_disk_;  // sqlite-on-disk: the sessions live on the container's disk
+  ScenarioResult result_;
+  std::vector<FiberHandle> clients_;
+  std::vector<Created> acked_;  // sessions whose creation was acknowledged
+  int create_failures_ = 0;
+  int lost_ = 0;
+  std::string first_loss_;
+};
+
+ScenarioResult run_sessions(const Scenario& self, const ScenarioOptions& o, bool on_disk) { return SessionsRun(self, o, on_disk).run(o); }
 
 // Every drawable verb and knob of the platform over the one instance (World::fault_space).
 FaultSpace session_faults() { return World::fault_space({.objects = {"SESSIONS/main"}}, Duration::seconds(40 * 60), 6); }
