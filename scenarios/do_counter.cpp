@@ -64,8 +64,7 @@ class CounterRun {
         faults_(sim_) {
     ns_.attach_fault_knobs(&knobs_);
     register_durable_object_faults(faults_, counter_targets(ns_), knobs_);
-    result_.plan = plan_for(self, o);
-    faults_.apply(result_.plan);
+    result_.plan = apply_faults(faults_, self, o);
   }
 
   ScenarioResult run(const ScenarioOptions& o) {

@@ -80,10 +80,7 @@ class PipelineRun {
         start_worker(w);
       });
     });
-    FaultPlan plan = plan_for(self, o);
-    faults_.apply(plan);
-    if (o.faults == FaultMode::swarm) faults_.set_buggify(true);
-    result_.plan = plan;
+    result_.plan = apply_faults(faults_, self, o);
   }
 
   // The client: one submitter per job, then closes the channel once every submitter is done.

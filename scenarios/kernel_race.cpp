@@ -15,8 +15,7 @@ ScenarioResult run_race(const Scenario& self, const ScenarioOptions& o) {
   Simulator sim(sim_options_for(self, o), o.sinks);
   FaultInjector faults(sim);
   ScenarioResult result;
-  result.plan = plan_for(self, o);
-  faults.apply(result.plan);
+  result.plan = apply_faults(faults, self, o);
 
   int counter = 0, increments = 0;
   for (int i = 0; i < 2; ++i) {

@@ -178,8 +178,7 @@ class MixRun {
  public:
   MixRun(const Scenario& self, const ScenarioOptions& o) : world_(sim_options_for(self, o), WorldOptions{}, o.sinks), sim_(world_.sim()) {
     build_shop();
-    result_.plan = plan_for(self, o);
-    world_.apply(result_.plan);
+    result_.plan = apply_faults(world_.faults(), self, o);
   }
 
   ScenarioResult run(const ScenarioOptions& o) {

@@ -63,6 +63,13 @@ FaultPlan plan_for(const Scenario& s, const ScenarioOptions& o) {
   return {};
 }
 
+FaultPlan apply_faults(FaultInjector& faults, const Scenario& s, const ScenarioOptions& o) {
+  FaultPlan plan = plan_for(s, o);
+  faults.apply(plan);
+  if (o.faults == FaultMode::swarm) faults.set_buggify(true);
+  return plan;
+}
+
 SimOptions sim_options_for(const Scenario& s, const ScenarioOptions& o) {
   SimOptions so;
   so.seed = o.seed;

@@ -64,6 +64,9 @@ std::vector<std::string> closest_scenarios(std::string_view name, size_t how_man
 SimOptions sim_options_for(const Scenario& s, const ScenarioOptions& o);
 // The plan a run uses: none, the explicit one, or the one the seed draws from the fault space.
 FaultPlan plan_for(const Scenario& s, const ScenarioOptions& o);
+// Applies that plan to the run's injector, and in swarm mode turns the buggify sites on (the model's
+// and the app's: docs/faults.md). Returns the plan, for ScenarioResult::plan.
+FaultPlan apply_faults(FaultInjector& faults, const Scenario& s, const ScenarioOptions& o);
 // The run limits for o.until.
 RunLimits limits_for(const ScenarioOptions& o);
 

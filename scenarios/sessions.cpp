@@ -45,8 +45,7 @@ class SessionsRun {
     add_sessions_app(world_, on_disk);
     world_.declare_instances("SESSIONS", {"main"});
     world_.set_worker([](const Request& r, Env& env) { return get_container(env.durable_object("SESSIONS"), "main").fetch(r); });
-    result_.plan = plan_for(self, o);
-    world_.apply(result_.plan);
+    result_.plan = apply_faults(world_.faults(), self, o);
   }
 
   ScenarioResult run(const ScenarioOptions& o) {
