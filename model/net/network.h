@@ -47,6 +47,7 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -165,6 +166,11 @@ class Network {
   // A key-value database on port 5432 accepting at most `max_connections` (>= 1) at once.
   void add_database(std::string dns_name, int max_connections, Lognormal latency = kDefaultLinkLatency);
   bool has_service(std::string_view dns_name) const;
+  // For a harness's final check, not for app code (which goes through connect_db): the value the
+  // database `db` holds for `key` right now, or nullopt — no latency, no faults, nothing recorded.
+  // The external service's own state, as a test would read it from the real database.
+  // std::invalid_argument if `db` is not a registered database.
+  std::optional<std::string> database_get(std::string_view db, std::string_view key) const;
   int open_connections(std::string_view db_name) const;
 
   // --- egress ---------------------------------------------------------------------------------------

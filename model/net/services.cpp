@@ -193,6 +193,15 @@ void Network::add_database(std::string dns_name, int max_connections, Lognormal 
                       std::forward_as_tuple(st.sim, name, true, HttpHandler{}, max_connections, latency));
 }
 
+std::optional<std::string> Network::database_get(std::string_view db, std::string_view key) const {
+  auto it = st_->services.find(normalize_hostname(db));
+  if (it == st_->services.end() || !it->second.is_db)
+    throw std::invalid_argument(fmt::format("Network::database_get: '{}' is not a registered database", db));
+  auto v = it->second.store.find(std::string(key));
+  if (v == it->second.store.end()) return std::nullopt;
+  return v->second;
+}
+
 bool Network::has_service(std::string_view dns_name) const { return st_->services.contains(normalize_hostname(dns_name)); }
 
 int Network::open_connections(std::string_view db_name) const {
