@@ -56,7 +56,7 @@ const char* phase_code(Phase p) { return p == Phase::begin ? "b" : p == Phase::e
 
 }  // namespace
 
-std::string record_to_json(const Record& r) {
+std::string record_to_json(const Record& r, const BuildInfo& build) {
   ojson j;
   j["i"] = r.index;
   j["t"] = r.time.ns;
@@ -68,18 +68,26 @@ std::string record_to_json(const Record& r) {
   ojson a = ojson::object();
   for (const auto& [k, v] : r.fields) a[k] = value_json(v);
   j["a"] = std::move(a);
+  if (!build.empty()) {
+    ojson b = ojson::object();
+    for (const auto& [k, v] : build) b[k] = v;
+    j["build"] = std::move(b);
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // --- JSON lines ---------------------------------------------------------------------------------
 
-JsonlSink::JsonlSink(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") { f_ = open_tmp(tmp_); }
+JsonlSink::JsonlSink(std::string path, BuildInfo build)
+    : path_(std::move(path)), tmp_(path_ + ".tmp"), build_(std::move(build)) {
+  f_ = open_tmp(tmp_);
+}
 
 JsonlSink::~JsonlSink() { finish(nullptr); }
 
 void JsonlSink::write(const Record& r) {
   if (!f_) return;
-  std::string line = record_to_json(r);
+  std::string line = record_to_json(r, r.index == 0 ? build_ : BuildInfo{});
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), f_);
 }
@@ -205,6 +213,17 @@ int64_t get_int(const ojson& j, const char* key, int64_t lo, int64_t hi, const s
   return v.get<int64_t>();
 }
 
+// The header line's "build" member: an object of strings.
+BuildInfo parse_build(const ojson& b, const std::string& origin, size_t line) {
+  if (!b.is_object()) bad(origin, line, "'build' must be an object");
+  BuildInfo out;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (!it.value().is_string()) bad(origin, line, fmt::format("build '{}' must be a string, not {}", it.key(), it.value().type_name()));
+    out.emplace_back(it.key(), it.value().get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace
 
 TraceFile parse_jsonl(std::string_view text, const std::string& origin) {
@@ -255,6 +274,7 @@ TraceFile parse_jsonl(std::string_view text, const std::string& origin) {
       for (auto it = a->begin(); it != a->end(); ++it)
         r.fields.emplace_back(it.key(), parse_value(it.key(), it.value(), origin, line_no));
     }
+    if (auto b = j.find("build"); b != j.end() && r.index == 0) out.build = parse_build(*b, origin, line_no);
     out.records.push_back(std::move(r));
   }
   if (out.records.empty() && !ended) throw TraceFileError(fmt::format("{}: empty trace", origin));

@@ -16,6 +16,7 @@
 #include "scenarios/registry.h"
 #include "sim/trace_file.h"
 #include "tools/replay/actors.h"
+#include "tools/replay/build_info.h"
 #include "tools/replay/cli_common.h"
 #include "tools/replay/commands.h"
 #include "tools/replay/explain.h"
@@ -170,7 +171,7 @@ TEST(CliSafeJsonlSink, WritesExactlyWhatJsonlSinkWrites) {
     ScenarioOptions o;
     o.seed = seed;
     o.faults = FaultMode::swarm;
-    o.sinks = {std::make_shared<JsonlSink>(a), std::make_shared<SafeJsonlSink>(b)};
+    o.sinks = {std::make_shared<JsonlSink>(a, this_build()), std::make_shared<SafeJsonlSink>(b)};
     find_scenario("kernel-pipeline")->run(o);
     o.sinks.clear();
     std::string text = read_file(b);

@@ -439,6 +439,110 @@ parallel_shards)
   diff <(sed -E 's/"wall_s":[^,}]*//' whole.jsonl) <(sed -E 's/"wall_s":[^,}]*//' merged.jsonl) >/dev/null || fail "parallel shards differ from the unsplit sweep"
   ;;
 
+run_threw)
+  # CFSIM_TEST_CRASH=SEED:RECORD:throw makes the kernel throw at record RECORD (a stand-in for a
+  # scenario's callback or fault handler that throws): the report describes the run that happened.
+  CFSIM_TEST_CRASH=2:200:throw expect 1 "$CFSIM" run kernel-pipeline --seed 2 --faults swarm
+  has out.txt "kernel-pipeline seed 2 (faults swarm): FAILED"
+  has out.txt "  the run threw an exception: CFSIM_TEST_CRASH: a test exception after record #"
+  lacks out.txt "invariant failed"
+  lacks out.txt "0x0000000000000000"
+  lacks out.txt "fault plan: 0 actions, 0 knobs"
+  t=out/traces/kernel-pipeline-2.jsonl
+  has out.txt "trace: $t"
+  h=$(hash_of out.txt)
+  tail -1 "$t" | grep -qF "\"hash\":\"$h\"" || fail "the printed hash $h is not the trace's"
+  n=$(($(wc -l <"$t") - 1))
+  grep -qE "virtual time [0-9.]+(ns|us|ms|s) at its last record, $n records \(the exception ended the kernel's loop" out.txt ||
+    fail "the numbers line of a run that threw"
+  # the plan is the one the seed draws, as a run that does not throw reports it
+  plan=$(grep -F "fault plan:" out.txt)
+  [ "$plan" = "  fault plan: 10 actions (app-kill-worker x10), 0 knobs" ] || fail "the plan: $plan"
+  "$CFSIM" run kernel-pipeline --seed 2 --faults swarm >plain.txt
+  [ "$(grep -F "fault plan:" plain.txt)" = "$plan" ] || fail "another plan than the seed's: $plan"
+  # the same run throws the same way: its trace replays identical
+  CFSIM_TEST_CRASH=2:200:throw expect 0 "$CFSIM" replay "$t"
+  has out.txt "identical: $n records, trace hash $h"
+  has out.txt "the run threw an exception: CFSIM_TEST_CRASH"
+  # a sweep records the hash of the run that threw, and the exception
+  CFSIM_TEST_CRASH=2:200:throw expect 1 "$CFSIM" sweep kernel-pipeline --seeds 1..3 --out r.jsonl
+  line=$(grep -F '"seed":2,' r.jsonl)
+  echo "$line" | grep -qF '"exception":"CFSIM_TEST_CRASH: a test exception after record #' || fail "no exception in: $line"
+  echo "$line" | grep -qF '"events":null' || fail "events of a run that threw: $line"
+  h2=$(echo "$line" | sed -E 's/.*"trace_hash":"(0x[0-9a-f]+)".*/\1/')
+  [ "$h2" != 0x0000000000000000 ] || fail "sweep recorded hash 0"
+  tail -1 out/traces/kernel-pipeline-2.jsonl | grep -qF "\"hash\":\"$h2\"" || fail "sweep hash $h2 is not its trace's"
+  CFSIM_TEST_CRASH=2:200:throw "$CFSIM" run kernel-pipeline --seed 2 >single.txt
+  [ "$(hash_of single.txt)" = "$h2" ] || fail "sweep and run disagree on the hash of a run that threw"
+  lacks r.jsonl "not deterministic"
+  ;;
+
+killed)
+  # kill -9 of a run's child: no handler runs, the trace is left under its temporary name; the
+  # parent keeps it under the name it reports. CFSIM_TEST_CRASH=SEED:RECORD:hang stops the child at
+  # RECORD (after some buffers reached the file) until it is killed.
+  for explicit in no yes; do
+    rm -rf out mine.jsonl
+    if [ $explicit = yes ]; then t=mine.jsonl; set -- --trace mine.jsonl; else t=out/traces/kernel-pipeline-3.jsonl; set --; fi
+    CFSIM_TEST_CRASH=3:1500:hang "$CFSIM" run kernel-pipeline --seed 3 "$@" >out.txt 2>err.txt &
+    parent=$!
+    tmp=""
+    for _ in $(seq 1 200); do
+      tmp=$(ls "$t".*.tmp 2>/dev/null | head -1)
+      [ -n "$tmp" ] && [ "$(stat -c %s "$tmp")" -gt 60000 ] && break
+      sleep 0.05
+    done
+    [ -n "$tmp" ] || fail "no temporary trace appeared"
+    sleep 0.2
+    child=${tmp%.tmp}
+    child=${child##*.}
+    kill -9 "$child"
+    wait "$parent"
+    got=$?
+    [ "$got" -eq 1 ] || fail "a killed run exited $got, expected 1"
+    has out.txt "kernel-pipeline seed 3 (faults none): CRASHED: signal 9 (Killed)"
+    has out.txt "trace (the records written before the kill; those still in the process's buffer were lost with it): $t"
+    [ -s "$t" ] || fail "the reported trace $t does not exist"
+    ls "$t".*.tmp >/dev/null 2>&1 && fail "the temporary trace was left behind"
+    [ "$(tail -c 1 "$t" | od -An -c | tr -d ' ')" = '\n' ] || fail "the trace does not end in a whole line"
+    expect 1 "$CFSIM" replay "$t"
+    has out.txt "records all match, but its run stopped there (no footer) and the rerun went on"
+    expect 0 "$CFSIM" timeline "$t"
+    expect 0 "$CFSIM" explain "$t"
+    has out.txt "with no footer: the run was aborted"
+  done
+  ;;
+
+build_recorded)
+  # the header line records the build (docs/trace-format.md), outside the hashed records
+  "$CFSIM" run kernel-race --seed 2 --trace t.jsonl >first.txt
+  head -1 t.jsonl | grep -qE '"build":\{"cfsim":"[^"]+","sqlite":"[0-9.]+","boost":"[0-9_]+","compiler":"(gcc|clang) [^"]+","flags":"[^"]*-ffp-contract=off[^"]*"\}' ||
+    fail "no build on the header line: $(head -1 t.jsonl)"
+  expect 0 "$CFSIM" replay t.jsonl
+  lacks out.txt "note:"
+  # another build: said before the records are compared; the records (and the hash) are the same
+  sed -E '1s/"sqlite":"[0-9.]+"/"sqlite":"3.0.0"/; 1s/"compiler":"[^"]+"/"compiler":"clang 99"/' t.jsonl >other.jsonl
+  expect 0 "$CFSIM" replay other.jsonl
+  [ "$(sed -n 2p out.txt)" = "  note: the trace was written by another build than this binary's; the rerun may take other steps for that reason alone:" ] ||
+    fail "the build note is not the first thing replay says: $(sed -n 2p out.txt)"
+  grep -qE '^    sqlite: 3\.0\.0 \(trace\) vs [0-9.]+ \(this binary\)$' out.txt || fail "the sqlite line"
+  grep -qE '^    compiler: clang 99 \(trace\) vs (gcc|clang) .* \(this binary\)$' out.txt || fail "the compiler line"
+  has out.txt "identical:"
+  expect 0 "$CFSIM" diff t.jsonl other.jsonl
+  head -1 out.txt | grep -qF "note: the traces were written by different builds; their records may differ for that reason alone:" ||
+    fail "diff's build note first: $(head -1 out.txt)"
+  grep -qE '^  sqlite: [0-9.]+ \(A\) vs 3\.0\.0 \(B\)$' out.txt || fail "diff's sqlite line"
+  has out.txt "identical: "
+  # a trace from before builds were recorded still reads; replay and diff say that it says nothing
+  sed -E '1s/,"build":\{[^}]*\}//' t.jsonl >old.jsonl
+  head -1 old.jsonl | grep -qF '"build"' && fail "the build was not removed"
+  expect 0 "$CFSIM" replay old.jsonl
+  has out.txt "note: the trace does not record the build that wrote it (an older cfsim)"
+  expect 0 "$CFSIM" diff old.jsonl t.jsonl
+  has out.txt "note: only B records the build that wrote it"
+  expect 0 "$CFSIM" explain old.jsonl
+  ;;
+
 *)
   fail "unknown case"
   ;;

@@ -83,6 +83,11 @@ void apply_faults_arg(RunSpec& spec, const std::string& faults_arg) {
     spec.options.plan = {};
     return;
   }
+  std::error_code ec;
+  if (!std::filesystem::exists(faults_arg, ec))
+    throw UsageError(fmt::format("--faults '{}' is neither none, swarm nor a readable fault plan file: {}", faults_arg,
+                                 std::strerror(ENOENT)));
+  check_input_file(faults_arg, "fault plan file");
   std::ifstream in(faults_arg, std::ios::binary);
   if (!in)
     throw UsageError(fmt::format("--faults '{}' is neither none, swarm nor a readable fault plan file: {}",
@@ -134,6 +139,18 @@ void check_output_file(const std::string& path) {
   if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) && !std::filesystem::is_symlink(st))
     throw UsageError(fmt::format("cannot write '{}': it exists and is not a regular file (cfsim writes a file through a "
                                  "temporary one renamed into place, which would replace it)", path));
+}
+
+void check_input_file(const std::string& path, std::string_view what) {
+  std::error_code ec;
+  std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) {
+    int err = ec ? ec.value() : ENOENT;
+    throw UsageError(fmt::format("cannot read {} '{}': {}", what, path, std::strerror(err)));
+  }
+  if (std::filesystem::is_directory(st)) throw UsageError(fmt::format("cannot read {} '{}': it is a directory", what, path));
+  if (!std::filesystem::is_regular_file(st))
+    throw UsageError(fmt::format("cannot read {} '{}': it is not a regular file", what, path));
 }
 
 void prepare_output_file(const std::string& path) {

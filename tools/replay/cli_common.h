@@ -74,6 +74,10 @@ constexpr const char* kDefaultTraceDir = "out/traces";
 // `--trace /dev/null` would put a plain file where the device was). prepare_output_file also
 // creates the parent directories (UsageError if that fails).
 void check_output_file(const std::string& path);
+// An input file (`what`: "trace file", "fault plan file", ...) must exist and be a regular file (or a
+// link to one): a directory would read as empty, a FIFO would block the read forever. UsageError
+// "cannot read <what> '<path>': ..." otherwise.
+void check_input_file(const std::string& path, std::string_view what);
 void prepare_output_file(const std::string& path);
 
 // Durations for people: "0s", "850ns", "12.5us", "340ms", "2.35s", "4m05s", "1h02m", "3d04h".

@@ -2,6 +2,7 @@
 // The `cfsim` commands, one function each; main.cpp parses the command line into these argument
 // structs. Each returns the process exit code (cli_common.h) and throws UsageError for bad input.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@ namespace cfsim::cli {
 struct WorldArgs {
   std::string scenario;
   std::string faults = "none";  // none | swarm | FILE
-  std::string until;            // "" = the scenario's own end
+  std::optional<std::string> until;  // absent = the scenario's own end ("" given is an error)
   bool shuffle_ties = false;
 };
 RunSpec spec_from_args(const WorldArgs& a, std::string_view seed_text);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tools/replay/build_info.h"
 #include "tools/replay/commands.h"
 #include "tools/replay/outcome.h"
 
@@ -56,7 +57,9 @@ UnreadMembers unread_members(const std::string& path) {
       if (end->is_object()) collect_unknown(*end, {"hash", "records"}, "end.", extra);
       out.footer = text_of(extra);
     } else {
-      collect_unknown(j, {"i", "t", "f", "fn", "c", "n", "p", "a"}, "", extra);
+      // The header line's "build" is in the format (read into TraceFile::build, compared apart).
+      if (out.records.empty()) collect_unknown(j, {"i", "t", "f", "fn", "c", "n", "p", "a", "build"}, "", extra);
+      else collect_unknown(j, {"i", "t", "f", "fn", "c", "n", "p", "a"}, "", extra);
       out.records.push_back(text_of(extra));
     }
   }
@@ -92,11 +95,26 @@ void print_unread(const UnreadMembers& ul, const UnreadMembers& ur, size_t index
               members_or_none(ul.records[index]).c_str(), members_or_none(ur.records[index]).c_str());
 }
 
+// Before any record is compared: whether the two traces come from different builds, which alone
+// can make the same run take other steps.
+void print_build_note(const TraceFile& left, const TraceFile& right) {
+  if (left.build.empty() != right.build.empty()) {
+    std::printf("note: only %s records the build that wrote it (the other is from an older cfsim): if the traces "
+                "differ, another SQLite, Boost or compiler may be the reason\n", left.build.empty() ? "B" : "A");
+    return;
+  }
+  std::vector<std::string> diffs = build_differences(left.build, right.build, "A", "B");
+  if (diffs.empty()) return;
+  std::printf("note: the traces were written by different builds; their records may differ for that reason alone:\n");
+  for (const auto& d : diffs) std::printf("  %s\n", d.c_str());
+}
+
 }  // namespace
 
 int cmd_diff(const std::string& a, const std::string& b) {
   TraceFile left = load_trace(a), right = load_trace(b);
   UnreadMembers unread_left = unread_members(a), unread_right = unread_members(b);
+  print_build_note(left, right);
   std::optional<TraceDifference> d = first_difference(left.records, right.records);
   const size_t limit = d ? d->index : std::min(left.records.size(), right.records.size());
   if (std::optional<size_t> i = first_unread_difference(unread_left, unread_right, limit))

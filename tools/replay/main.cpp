@@ -30,7 +30,9 @@ void add_world_options(CLI::App* cmd, WorldArgs& w) {
   cmd->add_option("scenario", w.scenario, "The scenario to run (cfsim list)")->required();
   cmd->add_option("--faults", w.faults, "none, swarm (the seed draws a fault plan) or a fault plan file (cfsim faults)")
       ->type_name("none|swarm|FILE");
-  cmd->add_option("--until", w.until, "Stop at this virtual time (300ms, 10min, 1h30m); default: the scenario's end")
+  // A function, not a string: an empty --until '' is an error, not "no limit".
+  cmd->add_option_function<std::string>("--until", [&w](const std::string& v) { w.until = v; },
+                                        "Stop at this virtual time (300ms, 10min, 1h30m); default: the scenario's end")
       ->type_name("DURATION");
   cmd->add_flag("--shuffle-ties", w.shuffle_ties, "Run same-instant events in a seed-shuffled order");
 }

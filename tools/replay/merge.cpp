@@ -54,6 +54,7 @@ void add_result_line(MergedResults& m, const std::string& text, const std::strin
 MergedResults read_results(const std::vector<std::string>& inputs) {
   MergedResults m;
   for (const auto& path : inputs) {
+    check_input_file(path, "results file");
     std::ifstream in(path);
     if (!in) throw UsageError(fmt::format("cannot read results file '{}': {}", path, std::strerror(errno)));
     std::string text;

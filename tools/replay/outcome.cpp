@@ -26,14 +26,23 @@ std::string plan_summary(const FaultPlan& plan) {
                      list.empty() ? "" : " (" + list + ")", plan.knobs.size(), plan.knobs.size() == 1 ? "" : "s");
 }
 
-void print_outcome(const RunSpec& spec, const ScenarioResult& r, double wall_s, const char* prefix) {
+void print_outcome(const RunSpec& spec, const RunReport& report, double wall_s, const char* prefix) {
+  const ScenarioResult& r = report.result;
   std::printf("%s%s: %s\n", prefix, run_title(spec).c_str(), r.passed ? "passed" : "FAILED");
-  if (!r.passed) std::printf("  invariant failed: %s\n", r.failure.c_str());
+  if (report.exception) std::printf("  %s\n", r.failure.c_str());
+  else if (!r.passed) std::printf("  invariant failed: %s\n", r.failure.c_str());
   if (!r.passed && r.run.reason == StopReason::deadlock) std::printf("  %s\n", r.run.describe().c_str());
   for (const auto& line : r.report) std::printf("  %s\n", line.c_str());
   if (spec.options.faults != FaultMode::none) std::printf("  fault plan: %s\n", plan_summary(r.plan).c_str());
-  std::printf("  virtual time %s, %llu events, trace hash %s, wall time %s\n", human_duration(r.run.now.since_start()).c_str(),
-              static_cast<unsigned long long>(r.run.events), hash_hex(r.trace_hash).c_str(), human_seconds(wall_s).c_str());
+  if (report.events_known) {
+    std::printf("  virtual time %s, %llu events, trace hash %s, wall time %s\n", human_duration(r.run.now.since_start()).c_str(),
+                static_cast<unsigned long long>(r.run.events), hash_hex(r.trace_hash).c_str(), human_seconds(wall_s).c_str());
+  } else {
+    std::printf("  virtual time %s at its last record, %llu records (the exception ended the kernel's loop before it "
+                "counted its events), trace hash %s, wall time %s\n",
+                human_duration(r.run.now.since_start()).c_str(), static_cast<unsigned long long>(report.records),
+                hash_hex(r.trace_hash).c_str(), human_seconds(wall_s).c_str());
+  }
 }
 
 void print_difference(const TraceDifference& d, const std::vector<Record>& context, const char* left_name,

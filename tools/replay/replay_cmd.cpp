@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "tools/replay/build_info.h"
 #include "tools/replay/commands.h"
 #include "tools/replay/outcome.h"
 #include "tools/replay/safe_sink.h"
@@ -66,7 +67,7 @@ class ComparingSink : public TraceSink {
 };
 
 struct Rerun {
-  ScenarioResult result;
+  RunReport report;
   double wall_s = 0;
   std::shared_ptr<ComparingSink> compare;
 };
@@ -79,10 +80,9 @@ Rerun rerun(const RunSpec& spec, const TraceFile& file, ReplayProgress* progress
   if (auto crash = test_crash_sink_for(o.seed)) o.sinks.push_back(crash);
   Stopwatch wall;
   try {
-    out.result = spec.scenario->run(o);
-  } catch (const std::exception& e) {
-    out.result.passed = false;
-    out.result.failure = fmt::format("the run threw an exception: {}", e.what());
+    out.report = run_reported(spec, o);
+  } catch (const FaultPlanError& e) {  // the header's plan no longer applies (the verbs changed)
+    throw UsageError(fmt::format("the trace's fault plan cannot be applied: {}", e.what()));
   }
   out.wall_s = wall.seconds();
   return out;
@@ -102,7 +102,7 @@ std::optional<TraceDifference> record_difference(const TraceFile& file, const Co
 int judge_rerun(const RunSpec& spec, const TraceFile& file, const Rerun& run) {
   const size_t n = file.records.size();
   const ComparingSink& compare = *run.compare;
-  const ScenarioResult& r = run.result;
+  const ScenarioResult& r = run.report.result;
   std::optional<TraceDifference> d = record_difference(file, compare);
   if (!d && compare.count() > n) {
     // The recorded run stopped without closing its trace (it crashed); this one went on.
@@ -123,10 +123,10 @@ int judge_rerun(const RunSpec& spec, const TraceFile& file, const Rerun& run) {
                 "stopped right there without closing its trace)\n", n);
   } else {
     std::printf("identical: %zu records, trace hash %s\n", n, hash_hex(r.trace_hash).c_str());
-    print_outcome(spec, r, run.wall_s, "rerun: ");
+    print_outcome(spec, run.report, run.wall_s, "rerun: ");
     return kExitOk;
   }
-  print_outcome(spec, r, run.wall_s, "rerun: ");
+  print_outcome(spec, run.report, run.wall_s, "rerun: ");
   return kExitFailed;
 }
 
@@ -147,6 +147,21 @@ int judge_crash(const ChildStatus& st, const ReplayProgress& progress, const Tra
   return kExitFailed;
 }
 
+// Before any record is compared: whether the trace was written by another build than this binary,
+// which alone can make the rerun take other steps.
+void print_build_note(const TraceFile& file) {
+  if (file.build.empty()) {
+    std::printf("  note: the trace does not record the build that wrote it (an older cfsim): if the rerun differs, "
+                "another SQLite, Boost or compiler may be the reason\n");
+    return;
+  }
+  std::vector<std::string> diffs = build_differences(file.build, this_build(), "trace", "this binary");
+  if (diffs.empty()) return;
+  std::printf("  note: the trace was written by another build than this binary's; the rerun may take other steps for "
+              "that reason alone:\n");
+  for (const auto& d : diffs) std::printf("    %s\n", d.c_str());
+}
+
 }  // namespace
 
 int cmd_replay(const std::string& trace_path, bool no_fork) {
@@ -154,6 +169,7 @@ int cmd_replay(const std::string& trace_path, bool no_fork) {
   RunSpec spec = spec_from_header(file, trace_path);
   std::printf("replaying %s: %s, %zu records%s\n", trace_path.c_str(), spec.scenario->name.c_str(), file.records.size(),
               file.final_hash ? "" : " and no footer (the recorded run was aborted)");
+  print_build_note(file);
   SharedProgress progress;
   auto body = [&]() -> int { return judge_rerun(spec, file, rerun(spec, file, progress.get())); };
   if (no_fork) return body();

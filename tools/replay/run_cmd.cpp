@@ -3,11 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "tools/replay/commands.h"
 #include "tools/replay/outcome.h"
 #include "tools/replay/perfetto.h"
+#include "tools/replay/run_tally.h"
 #include "tools/replay/safe_sink.h"
 #include "tools/replay/timeline.h"
 
@@ -18,7 +20,7 @@ RunSpec spec_from_args(const WorldArgs& a, std::string_view seed_text) {
   spec.scenario = &scenario_or_usage_error(a.scenario);
   spec.options.seed = parse_seed(seed_text);
   apply_faults_arg(spec, a.faults);
-  if (!a.until.empty()) spec.options.until = parse_until(a.until);
+  if (a.until) spec.options.until = parse_until(*a.until);
   spec.options.shuffle_ties = a.shuffle_ties;
   return spec;
 }
@@ -58,16 +60,14 @@ int cmd_run(const RunArgs& a, const std::string& program) {
       if (auto crash = test_crash_sink_for(o.seed)) o.sinks.push_back(crash);
 
       Stopwatch wall;
-      ScenarioResult r;
+      RunReport report;
       try {
-        r = spec.scenario->run(o);
+        report = run_reported(spec, o);
       } catch (const FaultPlanError& e) {
         jsonl->discard();
         throw UsageError(e.what());
-      } catch (const std::exception& e) {
-        r.passed = false;
-        r.failure = fmt::format("the run threw an exception: {}", e.what());
       }
+      const ScenarioResult& r = report.result;
       double wall_s = wall.seconds();
       set_sanitizer_crash_report("");  // the run is over: a sanitizer report from now on is no crash of it
       o.sinks.clear();
@@ -78,7 +78,7 @@ int cmd_run(const RunArgs& a, const std::string& program) {
         if (r.passed) jsonl->discard();
         else jsonl->commit();
       }
-      print_outcome(spec, r, wall_s);
+      print_outcome(spec, report, wall_s);
       if (explicit_trace || !r.passed) std::printf("  trace: %s\n", trace_path.c_str());
       if (!a.perfetto.empty()) std::printf("  perfetto: %s (open in ui.perfetto.dev)\n", a.perfetto.c_str());
       if (!r.passed) std::printf("  replay: %s\n", replay.c_str());
@@ -90,15 +90,20 @@ int cmd_run(const RunArgs& a, const std::string& program) {
     }
   };
 
-  auto crash_report = [&](const std::string& how) {
-    return fmt::format("{}: CRASHED: {}\n  trace (every record up to the crash): {}\n  replay: {}\n", run_title(spec), how,
-                       trace_path, replay);
+  auto crash_report = [&](const std::string& how, bool killed = false, bool kept = true) {
+    std::string trace = !kept ? "trace: none (no whole record reached the file before the process died)"
+                        : killed ? "trace (the records written before the kill; those still in the process's buffer were "
+                                   "lost with it): " + trace_path
+                                 : "trace (every record up to the crash): " + trace_path;
+    return fmt::format("{}: CRASHED: {}\n  {}\n  replay: {}\n", run_title(spec), how, trace, replay);
   };
   set_sanitizer_crash_report(crash_report("a sanitizer error (its report is on stderr)"));
   if (a.no_fork) return body();
   ChildStatus st = run_in_child(body);
   if (!st.signaled) return st.exit_code;
-  std::fputs(crash_report(st.describe()).c_str(), stdout);
+  // A fatal signal's handler renamed the trace into place; SIGKILL left it under its temporary name.
+  const bool kept = salvage_trace(trace_path, st.pid);
+  std::fputs(crash_report(st.describe(), st.signal == SIGKILL, kept).c_str(), stdout);
   return kExitFailed;
 }
 

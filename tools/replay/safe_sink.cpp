@@ -11,9 +11,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
+#include "sim/scheduler.h"
 #include "sim/trace_file.h"
+#include "tools/replay/build_info.h"
 #include "tools/replay/cli_common.h"
 
 // Under AddressSanitizer a bad access is reported and the process exits (code 1) instead of dying
@@ -147,9 +150,12 @@ void SafeJsonlSink::flush_buffer() {
 }
 
 void SafeJsonlSink::write(const Record& r) {
-  std::string line = record_to_json(r);
+  std::string line = r.index == 0 ? record_to_json(r, this_build()) : record_to_json(r);  // the build: unhashed
   line += '\n';
   append(line);
+  // The header goes to the file at once: a run killed by SIGKILL (no handler runs) before the first
+  // buffer is full still leaves a trace that names its run.
+  if (records_ == 0) flush_buffer();
   ++records_;
 }
 
@@ -216,12 +222,16 @@ void set_sanitizer_crash_report(std::string text) {
 // --- the test hook ----------------------------------------------------------------------------------
 
 namespace {
+enum class TestCrash { abort, segv, raise, hang };
+
 class CrashAtRecordSink : public TraceSink {
  public:
-  CrashAtRecordSink(uint64_t at, bool segv) : at_(at), segv_(segv) {}
+  CrashAtRecordSink(uint64_t at, TestCrash how) : at_(at), how_(how) {}
   void write(const Record& r) override {
+    if (how_ == TestCrash::raise) return maybe_throw(r);
     if (r.index != at_) return;
-    if (!segv_) std::abort();
+    if (how_ == TestCrash::abort) std::abort();
+    if (how_ == TestCrash::hang) hang();
     // A wild write, as a bug in simulated code would make: SIGSEGV from the faulting instruction.
     // (Not through a null pointer, which UBSan would report before the write.)
     volatile int* volatile nowhere = reinterpret_cast<volatile int*>(uintptr_t{64});
@@ -229,8 +239,29 @@ class CrashAtRecordSink : public TraceSink {
   }
 
  private:
+  // An exception out of the kernel's loop, as a scenario's callback or fault handler might throw: a
+  // callback, due at once, scheduled at the first record from `at_` on made while the kernel runs.
+  // (Thrown from here, inside the trace's record(), it would cut that record in half.)
+  void maybe_throw(const Record& r) {
+    if (armed_ || r.index < at_) return;
+    try {
+      Simulator::active().call_after(Duration::zero(), [index = r.index] {
+        throw std::runtime_error(fmt::format("CFSIM_TEST_CRASH: a test exception after record #{}", index));
+      });
+      armed_ = true;
+    } catch (const SimError&) {
+      // Not inside run() yet (the header, the world being built): try again at the next record.
+    }
+  }
+  // Waits to be killed (kill -9 from a test); aborts after two minutes so that a test cannot hang.
+  [[noreturn]] static void hang() {
+    for (int i = 0; i < 1200; ++i) ::usleep(100 * 1000);
+    std::abort();
+  }
+
   uint64_t at_;
-  bool segv_;
+  TestCrash how_;
+  bool armed_ = false;
 };
 }  // namespace
 
@@ -239,12 +270,51 @@ std::shared_ptr<TraceSink> test_crash_sink_for(uint64_t seed) {
   if (!spec) return nullptr;
   std::string_view s(spec);
   size_t colon = s.find(':');
-  if (colon == std::string_view::npos) throw UsageError("CFSIM_TEST_CRASH must be SEED:RECORD or SEED:RECORD:segv");
+  if (colon == std::string_view::npos)
+    throw UsageError("CFSIM_TEST_CRASH must be SEED:RECORD or SEED:RECORD:segv|throw|hang");
   if (parse_u64(s.substr(0, colon), "CFSIM_TEST_CRASH seed") != seed) return nullptr;
   std::string_view rest = s.substr(colon + 1);
-  bool segv = rest.size() > 5 && rest.substr(rest.size() - 5) == ":segv";
-  if (segv) rest.remove_suffix(5);
-  return std::make_shared<CrashAtRecordSink>(parse_u64(rest, "CFSIM_TEST_CRASH record"), segv);
+  TestCrash how = TestCrash::abort;
+  if (size_t c = rest.find(':'); c != std::string_view::npos) {
+    std::string_view mode = rest.substr(c + 1);
+    rest = rest.substr(0, c);
+    if (mode == "segv") how = TestCrash::segv;
+    else if (mode == "throw") how = TestCrash::raise;
+    else if (mode == "hang") how = TestCrash::hang;
+    else throw UsageError(fmt::format("CFSIM_TEST_CRASH: unknown mode '{}' (segv, throw or hang)", mode));
+  }
+  return std::make_shared<CrashAtRecordSink>(parse_u64(rest, "CFSIM_TEST_CRASH record"), how);
+}
+
+// --- what a killed child left ------------------------------------------------------------------------
+
+namespace {
+// The length of `fd`'s contents up to and including its last newline (0 if it has none).
+off_t whole_lines_length(int fd) {
+  off_t end = ::lseek(fd, 0, SEEK_END);
+  char buf[1 << 16];
+  while (end > 0) {
+    off_t from = end > static_cast<off_t>(sizeof buf) ? end - static_cast<off_t>(sizeof buf) : 0;
+    ssize_t got = ::pread(fd, buf, static_cast<size_t>(end - from), from);
+    if (got <= 0) return 0;
+    for (ssize_t i = got; i-- > 0;)
+      if (buf[i] == '\n') return from + i + 1;
+    end = from;
+  }
+  return 0;
+}
+}  // namespace
+
+bool salvage_trace(const std::string& path, pid_t pid) {
+  const std::string tmp = fmt::format("{}.{}.tmp", path, pid);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ::access(path.c_str(), F_OK) == 0;
+  off_t keep = whole_lines_length(fd);
+  bool ok = keep > 0 && ::ftruncate(fd, keep) == 0;
+  ::close(fd);
+  if (ok) ok = std::rename(tmp.c_str(), path.c_str()) == 0;
+  else std::remove(tmp.c_str());  // not one whole line: nothing a reader could use
+  return ok || ::access(path.c_str(), F_OK) == 0;
 }
 
 // --- child processes ---------------------------------------------------------------------------------
@@ -261,6 +331,7 @@ ChildStatus wait_child(pid_t pid) {
     if (errno != EINTR) return ChildStatus{false, 127, 0};
   }
   ChildStatus cs;
+  cs.pid = pid;
   if (WIFSIGNALED(status)) {
     cs.signaled = true;
     cs.signal = WTERMSIG(status);

@@ -1,8 +1,8 @@
 #pragma once
 // Trace files that survive a crash, and running a piece of work in a child process.
 //
-// SafeJsonlSink writes the same JSON-lines format as sim's JsonlSink (record_to_json per line, then
-// the footer), to "<path>.<pid>.tmp", renamed into place when the run closes the trace. It differs
+// SafeJsonlSink writes the same JSON-lines format as sim's JsonlSink (record_to_json per line, the
+// header line with this binary's build (build_info.h), then the footer), to "<path>.<pid>.tmp", renamed into place when the run closes the trace. It differs
 // in one way: the bytes not yet written sit in a fixed buffer whose committed length only grows by
 // whole lines, and a handler for fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), running
 // on its own stack so that a fiber stack overflow reaches it, writes that buffer with write(2) and
@@ -65,15 +65,23 @@ void set_sanitizer_crash_report(std::string text);
 
 // For tests of the crash path: when the environment variable CFSIM_TEST_CRASH is "SEED:RECORD",
 // a run with that seed aborts (SIGABRT, like a failed assertion) right after writing trace record
-// number RECORD; with "SEED:RECORD:segv" it writes through a null pointer instead (SIGSEGV). Add
+// number RECORD; with "SEED:RECORD:segv" it writes through a wild pointer instead (SIGSEGV); with
+// ":throw" a callback scheduled at record RECORD throws std::runtime_error out of the kernel's loop
+// (a run that throws); with ":hang" it waits there to be killed (kill -9 from a test). Add
 // the sink returned last, after the trace's own sinks; nullptr when the variable names another seed.
 std::shared_ptr<TraceSink> test_crash_sink_for(uint64_t seed);
+
+// After a child writing `path` through a SafeJsonlSink died without renaming it (SIGKILL: no handler
+// runs): keeps what it left, "<path>.<pid>.tmp" cut after its last whole line, as `path`. Whatever
+// sat in the child's buffer is lost with it. True if `path` exists afterwards.
+bool salvage_trace(const std::string& path, pid_t pid);
 
 // How a child process ended.
 struct ChildStatus {
   bool signaled = false;
   int exit_code = 0;  // when !signaled
   int signal = 0;     // when signaled
+  pid_t pid = -1;     // the child's
   std::string describe() const;  // "exit code 1", "signal 6 (Aborted)"
 };
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/replay/commands.h"
+#include "tools/replay/run_tally.h"
 #include "tools/replay/safe_sink.h"
 #include "tools/replay/sweep_progress.h"
 #include "tools/replay/sweep_results.h"
@@ -39,33 +40,48 @@ struct ShardSeeds {
   uint64_t at(uint64_t k) const { return range.first + shard.index + k * shard.count; }
 };
 
-ojson result_json(const RunSpec& spec, const ScenarioResult& r, double wall_s) {
+ojson result_json(const RunSpec& spec, const RunReport& report, double wall_s) {
+  const ScenarioResult& r = report.result;
   ojson j;
   j["scenario"] = spec.scenario->name;
   j["seed"] = spec.options.seed;
   j["passed"] = r.passed;
   j["failure"] = r.failure;
   j["trace_hash"] = hash_hex(r.trace_hash);
-  j["events"] = r.run.events;
+  if (report.events_known) j["events"] = r.run.events;
+  else j["events"] = nullptr;  // the exception ended the kernel's loop before it counted them
   j["sim_end"] = r.run.now.ns;
   j["wall_s"] = wall_s;
+  if (report.exception) {
+    j["records"] = report.records;
+    j["exception"] = *report.exception;
+  }
   return j;
 }
 
-ScenarioResult run_seed(const RunSpec& spec, std::shared_ptr<TraceSink> trace) {
+RunReport run_seed(const RunSpec& spec, std::shared_ptr<TraceSink> trace) {
   ScenarioOptions o = spec.options;
+  const bool traced = trace != nullptr;
   if (trace) o.sinks.push_back(std::move(trace));
   if (auto crash = test_crash_sink_for(o.seed)) o.sinks.push_back(crash);
-  try {
-    return spec.scenario->run(o);
-  } catch (const FaultPlanError&) {
-    throw;
-  } catch (const std::exception& e) {
-    ScenarioResult r;
-    r.passed = false;
-    r.failure = fmt::format("the run threw an exception: {}", e.what());
-    return r;
-  }
+  return run_reported(spec, o, /*watch=*/traced);
+}
+
+// A seed that failed in its first (untraced) run: run it again writing its trace, and write the
+// result of the run that happened. A run that threw took its numbers with it; the traced rerun's
+// (the same run, if the seed is deterministic) stand for them.
+void rerun_failed_seed(const RunSpec& spec, const std::string& trace_path, RunReport first, double wall_s, ojson& j) {
+  RunReport again = run_seed(spec, std::make_shared<SafeJsonlSink>(trace_path));
+  const bool threw = first.exception.has_value();
+  const bool same = threw ? again.exception == first.exception : again.result.trace_hash == first.result.trace_hash;
+  std::string how = threw ? (again.exception ? "it threw another exception: " + *again.exception : "it did not throw")
+                          : fmt::format("hash {} then {}", hash_hex(first.result.trace_hash), hash_hex(again.result.trace_hash));
+  if (threw && same) first = again;
+  j = result_json(spec, first, wall_s);
+  if (!same)
+    j["failure"] = fmt::format("{} (and a second run of the seed took other steps: {}: the seed is not deterministic)",
+                               first.result.failure, how);
+  j["trace"] = trace_path;
 }
 
 // The child's work for one seed; prints one JSON line on stdout (the pipe to the parent).
@@ -75,24 +91,19 @@ int seed_child(const RunSpec& spec, const std::string& trace_path, bool trace_mo
     if (trace_mode) {
       // The seed crashed before: run it again writing a crash-safe trace. Normally it crashes again.
       Stopwatch wall;
-      ScenarioResult r = run_seed(spec, std::make_shared<SafeJsonlSink>(trace_path));
+      RunReport r = run_seed(spec, std::make_shared<SafeJsonlSink>(trace_path));
       j = result_json(spec, r, wall.seconds());
       j["passed"] = false;
       j["failure"] = fmt::format("crashed ({}) in its first run but not when rerun to write its trace: the seed is not "
-                                 "deterministic (the rerun {})", first_crash, r.passed ? "passed" : "failed: " + r.failure);
+                                 "deterministic (the rerun {})",
+                                 first_crash, r.result.passed ? "passed" : "failed: " + r.result.failure);
       j["trace"] = trace_path;
     } else {
       Stopwatch wall;
-      ScenarioResult r = run_seed(spec, nullptr);
-      j = result_json(spec, r, wall.seconds());
-      if (!r.passed) {
-        // Leave the failing seed's trace, and check that the seed replays.
-        ScenarioResult again = run_seed(spec, std::make_shared<SafeJsonlSink>(trace_path));
-        if (again.trace_hash != r.trace_hash)
-          j["failure"] = fmt::format("{} (and a second run of the seed took other steps: hash {} then {}: the seed is not "
-                                     "deterministic)", r.failure, hash_hex(r.trace_hash), hash_hex(again.trace_hash));
-        j["trace"] = trace_path;
-      }
+      RunReport r = run_seed(spec, nullptr);
+      double wall_s = wall.seconds();
+      if (r.result.passed) j = result_json(spec, r, wall_s);
+      else rerun_failed_seed(spec, trace_path, std::move(r), wall_s, j);
     }
   } catch (const FaultPlanError& e) {
     j = ojson{{"usage_error", e.what()}};
@@ -242,6 +253,9 @@ void Sweep::poll_children() {
 
 void Sweep::on_child_done(Running& r) {
   ChildStatus st = wait_child(r.pid);
+  // A child killed while writing a trace (SIGKILL: no handler renamed it) leaves it under its
+  // temporary name: keep what it wrote.
+  if (st.signaled) salvage_trace(default_trace_path(a_.trace_dir, spec_for(r.job.seed)), r.pid);
   std::optional<ojson> j = st.signaled ? std::nullopt : last_json_line(r.output);
   if (j && j->contains("usage_error")) {
     usage_error_ = (*j)["usage_error"].get<std::string>();

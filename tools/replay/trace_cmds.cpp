@@ -13,8 +13,7 @@
 namespace cfsim::cli {
 
 TraceFile load_trace(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw UsageError(fmt::format("cannot read trace file '{}': it is a directory", path));
+  check_input_file(path, "trace file");
   try {
     return read_jsonl(path);
   } catch (const TraceFileError& e) {

@@ -1,7 +1,7 @@
 // libFuzzer target over the trace reader (cfsim::parse_jsonl): whatever the bytes, it returns a
 // trace or throws TraceFileError, never crashes (ASan and UBSan are on). And what it accepts
 // round-trips: writing the records back with record_to_json and reading them again gives the same
-// records (same hash, same fiber names) and the same footer. Built with clang by tests/cli/CMakeLists.txt.
+// records (same hash, same fiber names), the same build member and the same footer. Built with clang by tests/cli/CMakeLists.txt.
 
 #include <cstdint>
 #include <cstdio>
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;  // rejected with a message: fine
   }
   std::string again;
-  for (const auto& r : t.records) again += cfsim::record_to_json(r) + "\n";
+  for (const auto& r : t.records) again += cfsim::record_to_json(r, r.index == 0 ? t.build : cfsim::BuildInfo{}) + "\n";
   if (t.final_hash)
     again += "{\"end\":{\"hash\":\"" + cfsim::hash_hex(*t.final_hash) + "\",\"records\":" + std::to_string(*t.final_count) + "}}\n";
   cfsim::TraceFile u;
@@ -42,6 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (cfsim::record_hash(t.records[i]) != cfsim::record_hash(u.records[i])) fail("a record changed in a round trip");
     if (t.records[i].fiber_name != u.records[i].fiber_name) fail("a fiber name changed in a round trip");
   }
+  if (t.build != u.build) fail("the header's build member changed in a round trip");
   if (t.final_hash != u.final_hash || t.final_count != u.final_count) fail("the footer changed in a round trip");
   return 0;
 }
