@@ -13,7 +13,7 @@
 // long-run --hours 100` reports events, wall time and max RSS for 100 simulated hours.
 //
 // Fault model (swarm): container crashes and host restarts, Durable Object resets, crashes and
-// failed commits, in the first hour. Invariants, checked at every read: a session whose creation
+// failed commits, in the first five minutes (the default run's length). Invariants, checked at every read: a session whose creation
 // was acknowledged never reads back as missing; what it reads back is one of the values its client
 // wrote to it; and an id none of whose writes ever failed reads back exactly its last acknowledged
 // value.
@@ -45,8 +45,8 @@ struct LongRunOutcome {
   std::vector<LongRunFootprint> hours;  // one per whole simulated hour reached, then one at the end
 };
 
-// The run behind the `long-run` scenario, with the footprints kept. Its length is o.until, or one
-// simulated hour when o.until is Duration::max().
+// The run behind the `long-run` scenario, with the footprints kept. Its length is o.until, or five
+// simulated minutes when o.until is Duration::max() (cheap enough for sweeps of many seeds).
 LongRunOutcome run_long_run(const Scenario& self, const ScenarioOptions& o);
 
 }  // namespace cfsim
