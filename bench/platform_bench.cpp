@@ -7,6 +7,9 @@
 //   cfsim_bench_platform scale-n N                   N containers in one world, idle then busy:
 //       each gets one request (a cold start), all sleep after 10 idle minutes, then each gets ten
 //       more. Reports wall time per simulated event and peak memory (max RSS) for that N.
+//   cfsim_bench_platform long-run [--hours H] [--seed S]   the long-run scenario (scenarios/long_run.h)
+//       for H simulated hours (default 100): events, wall seconds, max RSS, and the world's
+//       footprint at the first and the last hour mark, which must match for memory to be flat.
 //
 // One workload per process run, one JSON line. Timing starts just before the first client fiber
 // is spawned and stops when run() returns.
@@ -18,11 +21,14 @@
 #include <chrono>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "model/world.h"
+#include "scenarios/long_run.h"
+#include "scenarios/registry.h"
 #include "scenarios/sessions_app.h"
 #include "sim/fault_injector.h"
 #include "sim/trace_file.h"
@@ -167,17 +173,76 @@ std::optional<json> scale_n_bench(int argc, char** argv) {
   return out;
 }
 
+json footprint_json(const LongRunFootprint& f) {
+  return json{{"at_s", f.at.ns / 1000'000'000}, {"events", f.events}, {"live_fibers", f.live_fibers},
+              {"queued_events", f.queued_events}, {"callback_slots", f.callback_slots}, {"fiber_stacks", f.fiber_stacks},
+              {"object_hosts", f.object_hosts}, {"requests_in_flight", f.requests_in_flight},
+              {"storage_pages", f.storage_pages}, {"container_starts", f.container_starts}, {"requests", f.requests}};
+}
+
+// The long-run scenario for `hours` simulated hours in this process; max RSS is read here, never in
+// simulated code.
+json long_run(int64_t hours, uint64_t seed) {
+  const Scenario* s = find_scenario("long-run");
+  ScenarioOptions o;
+  o.seed = seed;
+  o.until = Duration::seconds(hours * 3600);
+  auto start = Clock::now();
+  LongRunOutcome r = run_long_run(*s, o);
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const uint64_t events = r.hours.back().events;
+  json out;
+  out["workload"] = "long-run";
+  out["simulated_hours"] = hours;
+  out["seed"] = seed;
+  out["sim_events"] = events;
+  out["wall_s"] = wall;
+  out["ns_per_event"] = wall * 1e9 / static_cast<double>(events);
+  out["simulated_s_per_wall_s"] = 3600.0 * static_cast<double>(hours) / wall;
+  out["max_rss_kib"] = max_rss_kib();
+  out["trace_hash"] = hash_hex(r.result.trace_hash);
+  out["first_hour"] = footprint_json(r.hours.front());
+  out["last_hour"] = footprint_json(r.hours.size() >= 2 ? r.hours[r.hours.size() - 2] : r.hours.back());
+  out["failure"] = r.result.failure;
+  out["ok"] = r.result.passed && r.result.run.now == Time::zero() + o.until;
+  return out;
+}
+
 }  // namespace
+
+// long-run [--hours H] [--seed S]: nullopt after a usage error (said on stderr).
+std::optional<json> long_run_bench(int argc, char** argv) {
+  int64_t hours = 100;
+  uint64_t seed = 1;
+  for (int i = 2; i < argc; i += 2) {
+    std::string flag = argv[i];
+    try {
+      if (i + 1 >= argc) throw std::invalid_argument("missing value");
+      if (flag == "--hours") hours = std::stoll(argv[i + 1]);
+      else if (flag == "--seed") seed = std::stoull(argv[i + 1]);
+      else throw std::invalid_argument("unknown option");
+    } catch (const std::exception&) {
+      std::cerr << "usage: cfsim_bench_platform long-run [--hours H] [--seed S]\n";
+      return std::nullopt;
+    }
+  }
+  if (hours < 1 || hours > 24 * 365) {
+    std::cerr << "cfsim_bench_platform: --hours must be 1..8760\n";
+    return std::nullopt;
+  }
+  return long_run(hours, seed);
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: cfsim_bench_platform session-hour [--seeds K] | scale-n N\n";
+    std::cerr << "usage: cfsim_bench_platform session-hour [--seeds K] | scale-n N | long-run [--hours H] [--seed S]\n";
     return 2;
   }
   const std::string workload = argv[1];
   std::optional<json> out;
   if (workload == "session-hour") out = session_hour_bench(argc, argv);
   else if (workload == "scale-n") out = scale_n_bench(argc, argv);
+  else if (workload == "long-run") out = long_run_bench(argc, argv);
   else std::cerr << "cfsim_bench_platform: unknown workload '" << workload << "'\n";
   if (!out) return 2;
   std::cout << out->dump() << std::endl;

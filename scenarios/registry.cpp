@@ -10,6 +10,7 @@ const std::vector<Scenario>& all_scenarios() {
         do_counter_scenario(),
         kernel_pipeline_scenario(),
         kernel_race_scenario(),
+        long_run_scenario(),
         platform_mix_scenario(),
         sessions_sql_scenario(),
         sqlite_on_disk_scenario(),

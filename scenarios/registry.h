@@ -9,6 +9,7 @@ namespace cfsim {
 Scenario do_counter_scenario();
 Scenario kernel_pipeline_scenario();
 Scenario kernel_race_scenario();
+Scenario long_run_scenario();
 Scenario platform_mix_scenario();
 Scenario sessions_sql_scenario();
 Scenario sqlite_on_disk_scenario();

@@ -122,6 +122,11 @@ class Simulator {
   void* fiber_context() const;
   FiberHandle current() const;  // empty outside a fiber
   size_t live_fibers() const { return live_.size(); }
+  // Footprint figures for checks that a long run stays flat (scenarios/long_run.h): events waiting
+  // in the queue (cancelled ones included, until popped) and callback slots ever allocated (freed
+  // slots are reused, so this is the peak of pending callbacks).
+  size_t queued_events() const { return heap_.size() + due_now_.size(); }
+  size_t callback_slots() const { return callbacks_.size(); }
 
   // --- blocking calls: only from inside a fiber ------------------------------------------------------
   void sleep_for(Duration d);  // d >= 0; resumes at exactly now + d
