@@ -170,7 +170,7 @@ struct ChatSocket {
   int chatter, shop;
   WebSocket::Ptr ws;
   Time opened;
-  uint64_t opened_incarnation;  // of the shop's Durable Object when the socket opened
+  uint64_t opened_incarnation;  // of the shop's Durable Object when the upgrade was sent
 };
 
 // One run: the world, what the clients saw, and the run's steps in order (build the shop, start
@@ -274,13 +274,16 @@ class MixRun {
     while (next < kMessagesPerChatter) {
       Request up = make_request("GET", "/chat", shop);
       up.headers.set("Upgrade", "websocket");
+      // The incarnation before the upgrade is sent: a reset after that — even one between the
+      // object accepting the upgrade and the client seeing the 101 — may have dropped this socket.
+      const uint64_t before = incarnation(shop);
       Response r = world_.websocket(up);
       if (r.status != 101 || !r.websocket) {
         ++upgrades_refused_;
         sim_.sleep_for(10s);
         continue;
       }
-      ChatSocket s{c, shop, r.websocket, sim_.now(), incarnation(shop)};
+      ChatSocket s{c, shop, r.websocket, sim_.now(), before};
       if (exchange(s, rng, next)) say_goodbye(s);
     }
   }
