@@ -37,13 +37,7 @@ FaultSpace notes_fault_space() {
   return World::fault_space({.objects = {"NOTES/main"}, .buckets = {"ATTACHMENTS"}}, kFaultHorizon, 4);
 }
 
-NotesRun run_notes(uint64_t seed, const FaultPlan& plan, const std::vector<Duration>& note_times, bool shuffle_ties,
-                   std::vector<std::shared_ptr<TraceSink>> sinks) {
-  World world(SimOptions{.seed = seed, .shuffle_ties = shuffle_ties, .run_info = {{"app", "notes"}}}, WorldOptions{},
-              std::move(sinks));
-  add_notes_app(world);
-  world.apply(plan);
-
+NotesRun run_notes_workload(World& world, const std::vector<Duration>& note_times, RunLimits limits) {
   struct Written {
     std::string path, expected;  // what a GET of `path` must answer
   };
@@ -70,11 +64,21 @@ NotesRun run_notes(uint64_t seed, const FaultPlan& plan, const std::vector<Durat
         out.lost.push_back(fmt::format("{}: GET answered {} '{}', expected '{}'", w.path, r.status, r.body, w.expected));
     }
   });
-  world.run(RunLimits{.until = Time::zero() + kFaultHorizon + Duration::seconds(3600)});
+  out.run = world.run(limits);
 
   out.acknowledged = static_cast<int>(acked.size());
   const ContainerRuntime* rt = world.containers().find_runtime("NOTES", "main");
   out.container_starts = rt ? rt->start_count() : 0;
+  return out;
+}
+
+NotesRun run_notes(uint64_t seed, const FaultPlan& plan, const std::vector<Duration>& note_times, bool shuffle_ties,
+                   std::vector<std::shared_ptr<TraceSink>> sinks) {
+  World world(SimOptions{.seed = seed, .shuffle_ties = shuffle_ties, .run_info = {{"app", "notes"}}}, WorldOptions{},
+              std::move(sinks));
+  add_notes_app(world);
+  world.apply(plan);
+  NotesRun out = run_notes_workload(world, note_times, RunLimits{.until = Time::zero() + kRunEnd});
   world.sim().close_trace();
   out.trace_hash = world.sim().trace_hash();
   return out;

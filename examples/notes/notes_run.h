@@ -29,9 +29,18 @@ struct NotesRun {
   std::vector<std::string> lost;  // the acknowledged ones that did not read back, and why
   uint64_t container_starts = 0;
   uint64_t trace_hash = 0;        // the same (seed, plan, note times) always gives the same hash
+  cfsim::RunResult run;           // how the kernel stopped
 };
 
+// The end of a run: the reader's last retries are long over by then.
+inline constexpr cfsim::Duration kRunEnd = kFaultHorizon + cfsim::Duration::seconds(3600);
+
 // Notes "n0", "n1", ... are posted at `note_times`. `sinks` get the trace (e.g. a JsonlFileSink).
+// The workload and its check on a world the caller built, with add_notes_app and the faults
+// applied; runs it within `limits` and leaves the trace open (trace_hash is not set). The notes_cli
+// scenario uses it with the world the command line's options describe.
+NotesRun run_notes_workload(cfsim::World& world, const std::vector<cfsim::Duration>& note_times, cfsim::RunLimits limits);
+
 NotesRun run_notes(uint64_t seed, const cfsim::FaultPlan& plan, const std::vector<cfsim::Duration>& note_times,
                    bool shuffle_ties = false, std::vector<std::shared_ptr<cfsim::TraceSink>> sinks = {});
 

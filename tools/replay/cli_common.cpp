@@ -126,7 +126,7 @@ std::string replay_command(const std::string& program, const RunSpec& spec) {
 
 std::string program_for_commands(const char* argv0) {
   std::string p = argv0 ? argv0 : "";
-  return p.find('/') != std::string::npos ? p : "cfsim";
+  return p.empty() ? "cfsim" : p;  // a name without a '/' is found on PATH again
 }
 
 std::string default_trace_path(const std::string& dir, const RunSpec& spec) {

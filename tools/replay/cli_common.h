@@ -60,8 +60,9 @@ void apply_faults_arg(RunSpec& spec, const std::string& faults_arg);
 
 // The command that reruns `spec` exactly, e.g. "build/release/bin/cfsim run kernel-race --seed 7".
 std::string replay_command(const std::string& program, const RunSpec& spec);
-// How the running binary was invoked, for commands printed to people: argv[0] if it holds a '/'
-// (runnable from the same directory), otherwise "cfsim" (found on PATH).
+// How the running binary was invoked, for commands printed to people: argv[0] as given (a path is
+// runnable from the same directory, a bare name is found on PATH again: "cfsim", "notes_cli"), or
+// "cfsim" if there is none.
 std::string program_for_commands(const char* argv0);
 std::string shell_quote(std::string_view arg);
 
