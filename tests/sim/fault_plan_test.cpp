@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sim/scheduler.h"
+#include "tests/sim/fault_test_support.h"
 #include "testing/fault_plans.h"
 
 using namespace cfsim;
@@ -22,27 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-FaultAction action(Duration at, std::string verb, std::string target = "",
-                   std::vector<std::pair<std::string, std::string>> args = {}) {
-  FaultAction a;
-  a.at = Time::zero() + at;
-  a.verb = std::move(verb);
-  a.target = std::move(target);
-  a.args = std::move(args);
-  return a;
-}
-
-// The message of the FaultPlanError that f throws (fails the test if it throws nothing).
-template <class F>
-std::string plan_error(F f) {
-  try {
-    f();
-  } catch (const FaultPlanError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a FaultPlanError";
-  return "";
-}
+using fault_test::action;
+using fault_test::plan_error;
 
 // --- FaultPlan -------------------------------------------------------------------------------
 
